@@ -1,0 +1,46 @@
+import { GatewayError } from "../errors";
+
+/** The one credential a request carries. */
+export type Credential = { kind: "api_key"; key: string } | { kind: "bearer"; token: string };
+
+/** Largest bearer token read; larger ones are refused before any parsing. */
+export const MAX_TOKEN_BYTES = 8 * 1024;
+/** Longest `x-api-key` value read; real keys are far shorter. */
+export const MAX_API_KEY_LENGTH = 256;
+
+// RFC 6750 §2.1: b64token.
+const B64_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The request's credential. Throws `missing_credentials` with none, `conflicting_credentials`
+ * with both an API key and an Authorization header (never resolved silently), and the
+ * credential's own 401 when its header is malformed.
+ */
+export function readCredential(headers: Headers): Credential {
+  const apiKey = headers.get("x-api-key");
+  const authorization = headers.get("authorization");
+  if (apiKey !== null && authorization !== null) {
+    throw new GatewayError("conflicting_credentials", {
+      detail: "Send either an x-api-key header or an Authorization header, not both.",
+    });
+  }
+  if (apiKey !== null) {
+    const key = apiKey.trim();
+    if (!key) throw new GatewayError("invalid_api_key", { detail: "The x-api-key header is empty." });
+    if (key.length > MAX_API_KEY_LENGTH) throw new GatewayError("invalid_api_key", { detail: "The API key is malformed." });
+    return { kind: "api_key", key };
+  }
+  if (authorization !== null) {
+    const match = /^\s*bearer +(\S+)\s*$/i.exec(authorization);
+    if (!match) {
+      throw new GatewayError("invalid_token", { detail: "The Authorization header must use the Bearer scheme." });
+    }
+    const token = match[1]!;
+    if (token.length > MAX_TOKEN_BYTES) throw new GatewayError("invalid_token", { detail: "The token is too large." });
+    if (!B64_TOKEN.test(token)) throw new GatewayError("invalid_token", { detail: "The token is malformed." });
+    return { kind: "bearer", token };
+  }
+  throw new GatewayError("missing_credentials", {
+    detail: "Send an API key in the x-api-key header or a session token in the Authorization header.",
+  });
+}

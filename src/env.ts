@@ -1,0 +1,181 @@
+import type { Principal } from "./auth/principal";
+import { GatewayError } from "./errors";
+import type { Route } from "./routes";
+
+/** The worker's bindings, as declared in wrangler.toml (vars are strings; empty means unset). */
+export interface Bindings {
+  /** Key store: hashed keys, records, organisation index. */
+  API_KEYS: KVNamespace;
+  /** Origin for `/v1/chat/*`. */
+  CHAT: Fetcher;
+  /** Origin for `/v1/voice/*`. */
+  VOICE: Fetcher;
+  /** `development` | `staging` | `production`. */
+  ENVIRONMENT: string;
+  CLERK_ISSUER: string;
+  CLERK_JWKS_URL?: string;
+  CLERK_AUTHORIZED_PARTIES?: string;
+  CLERK_JWT_KEY?: string;
+  /** `true` accepts session tokens without `azp` (documented opt-in). */
+  CLERK_ALLOW_MISSING_AZP?: string;
+  /** Comma-separated JWS algorithms accepted for session tokens (default `RS256`). */
+  CLERK_JWT_ALGORITHMS?: string;
+  CORS_ALLOWED_ORIGINS?: string;
+  /** Milliseconds to wait for the origin's response headers (default 30000). */
+  ORIGIN_TIMEOUT_MS?: string;
+  /** Largest request body forwarded, in bytes (default 10 MiB). */
+  MAX_BODY_BYTES?: string;
+  /** Secret: HMAC key under which API keys are hashed before they reach KV. */
+  API_KEY_PEPPER?: string;
+}
+
+/** Per-request values carried on Hono's context. */
+export interface Variables {
+  requestId: string;
+  config: Config;
+  /** The route the request's path matched. */
+  route: Route;
+  principal: Principal;
+}
+
+/** The one Hono environment type of the app. */
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: Variables;
+}
+
+export type Environment = "development" | "staging" | "production";
+
+/** Configuration parsed and checked once per set of bindings. */
+export interface Config {
+  readonly environment: Environment;
+  readonly cors: { readonly allowedOrigins: ReadonlySet<string> };
+  readonly limits: {
+    readonly originTimeoutMs: number;
+    readonly maxBodyBytes: number;
+    /** Longest request target (path and query), in bytes. */
+    readonly maxUrlBytes: number;
+    /** Largest sum of header names and values, in bytes. */
+    readonly maxHeaderBytes: number;
+  };
+  readonly clerk: {
+    readonly issuer: string;
+    readonly jwksUrl: string;
+    readonly authorizedParties: ReadonlySet<string>;
+    readonly allowMissingAzp: boolean;
+    readonly algorithms: readonly string[];
+    /** PEM public key for networkless verification, if set. */
+    readonly jwtKey: string | undefined;
+  };
+  readonly apiKeys: {
+    /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
+    readonly issuePrefix: "pk_live_" | "pk_test_";
+    readonly pepper: string;
+  };
+}
+
+/** Thrown when the bindings do not make a valid configuration; the message names the setting. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer`);
+  return n;
+}
+
+function httpsUrl(name: string, value: string, allowHttp: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be a URL`);
+  }
+  if (url.protocol !== "https:" && !(allowHttp && url.protocol === "http:")) {
+    throw new ConfigError(`${name} must be an https URL`);
+  }
+  return value;
+}
+
+/** Parse and check the bindings; throws `ConfigError` naming the first bad setting. */
+export function parseConfig(env: Bindings): Config {
+  const environment = env.ENVIRONMENT as Environment;
+  if (!["development", "staging", "production"].includes(environment)) {
+    throw new ConfigError("ENVIRONMENT must be development, staging or production");
+  }
+  const dev = environment === "development";
+  if (!env.API_KEYS) throw new ConfigError("API_KEYS KV binding is missing");
+  if (!env.CHAT || !env.VOICE) throw new ConfigError("CHAT and VOICE service bindings are required");
+
+  const issuer = (env.CLERK_ISSUER ?? "").trim();
+  if (!issuer) throw new ConfigError("CLERK_ISSUER is required");
+  httpsUrl("CLERK_ISSUER", issuer, dev);
+  const jwksUrl = env.CLERK_JWKS_URL?.trim() || `${issuer.replace(/\/+$/, "")}/.well-known/jwks.json`;
+  httpsUrl("CLERK_JWKS_URL", jwksUrl, dev);
+  const algorithms = list(env.CLERK_JWT_ALGORITHMS);
+  for (const alg of algorithms) {
+    if (!/^(RS|PS|ES)(256|384|512)$|^EdDSA$/.test(alg)) {
+      throw new ConfigError("CLERK_JWT_ALGORITHMS may list only asymmetric JWS algorithms");
+    }
+  }
+  const jwtKey = env.CLERK_JWT_KEY?.trim() || undefined;
+  if (jwtKey && !jwtKey.includes("-----BEGIN PUBLIC KEY-----")) {
+    throw new ConfigError("CLERK_JWT_KEY must be a PEM public key");
+  }
+
+  const pepper = env.API_KEY_PEPPER ?? "";
+  if (pepper.length < 32) throw new ConfigError("API_KEY_PEPPER must be set to at least 32 characters");
+
+  return {
+    environment,
+    cors: { allowedOrigins: new Set(list(env.CORS_ALLOWED_ORIGINS)) },
+    limits: {
+      originTimeoutMs: positiveInt("ORIGIN_TIMEOUT_MS", env.ORIGIN_TIMEOUT_MS, 30_000),
+      maxBodyBytes: positiveInt("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 10 * 1024 * 1024),
+      maxUrlBytes: 8 * 1024,
+      maxHeaderBytes: 32 * 1024,
+    },
+    clerk: {
+      issuer,
+      jwksUrl,
+      authorizedParties: new Set(list(env.CLERK_AUTHORIZED_PARTIES)),
+      allowMissingAzp: env.CLERK_ALLOW_MISSING_AZP === "true",
+      algorithms: algorithms.length ? algorithms : ["RS256"],
+      jwtKey,
+    },
+    apiKeys: {
+      issuePrefix: environment === "production" ? "pk_live_" : "pk_test_",
+      pepper,
+    },
+  };
+}
+
+// Bindings objects are stable per isolate, so the config is parsed once per isolate.
+const configs = new WeakMap<object, Config>();
+
+/**
+ * The parsed config for these bindings, parsed on first use. A bad setting is logged (by name,
+ * never by value) and answered with 503 `gateway_misconfigured`: the gateway fails closed.
+ */
+export function getConfig(env: Bindings): Config {
+  let config = configs.get(env);
+  if (!config) {
+    try {
+      config = parseConfig(env);
+    } catch (cause) {
+      const message = cause instanceof ConfigError ? cause.message : "unreadable configuration";
+      console.error(JSON.stringify({ level: "error", event: "config_invalid", message }));
+      throw new GatewayError("gateway_misconfigured", { detail: "The gateway is not configured correctly.", cause });
+    }
+    configs.set(env, config);
+  }
+  return config;
+}

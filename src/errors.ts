@@ -1,0 +1,127 @@
+/**
+ * The gateway's closed set of error codes: one code, one status, one title, one way to render.
+ * Every code here is documented in docs/errors.md (a test keeps the two in step).
+ */
+export const ERRORS = {
+  bad_request: { status: 400, title: "Bad request" },
+  invalid_path: { status: 400, title: "Invalid path" },
+  invalid_json: { status: 400, title: "Request body is not valid JSON" },
+  validation_failed: { status: 400, title: "Validation failed" },
+  conflicting_credentials: { status: 400, title: "Conflicting credentials" },
+  missing_credentials: { status: 401, title: "Missing credentials" },
+  invalid_api_key: { status: 401, title: "Invalid API key" },
+  invalid_token: { status: 401, title: "Invalid session token" },
+  insufficient_scope: { status: 403, title: "Insufficient scope" },
+  scope_escalation: { status: 403, title: "Cannot grant a scope the caller does not hold" },
+  no_active_organization: { status: 403, title: "No active organization" },
+  not_found: { status: 404, title: "Not found" },
+  key_not_found: { status: 404, title: "API key not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  uri_too_long: { status: 414, title: "URI too long" },
+  unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  headers_too_large: { status: 431, title: "Request header fields too large" },
+  internal_error: { status: 500, title: "Internal error" },
+  origin_error: { status: 502, title: "Bad gateway" },
+  key_store_unavailable: { status: 503, title: "Key store unavailable" },
+  jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
+  gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
+  origin_timeout: { status: 504, title: "Gateway timeout" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Base of the problem type URIs; the fragment is the code. */
+export const PROBLEM_TYPE_BASE = "https://docs.agntix.ai/errors#";
+
+/** The realm named in every `WWW-Authenticate` challenge. */
+export const AUTH_REALM = "agntix";
+
+export interface GatewayErrorOptions {
+  /** Human-readable explanation for the caller; never internal details. */
+  detail?: string;
+  /** Extra members merged into the problem body (e.g. `required_scopes`, `errors`). */
+  extra?: Record<string, unknown>;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
+  /** Internal cause, for logs only; never rendered. */
+  cause?: unknown;
+}
+
+/** An error a caller is meant to see, by code. Thrown anywhere, rendered once by `problemResponse`. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string;
+  readonly extra: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(options.detail ?? ERRORS[code].title, { cause: options.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.detail = options.detail ?? ERRORS[code].title;
+    this.extra = options.extra;
+    this.headers = options.headers;
+  }
+}
+
+/** Quote a value for an RFC 7235 auth-param (quoted-string), dropping characters it cannot carry. */
+function quoteParam(value: string): string {
+  return `"${value.replace(/[^\x20-\x7e]/g, "").replace(/["\\]/g, "")}"`;
+}
+
+/** RFC 6750 §3 challenge: `Bearer realm="agntix"[, error="…", error_description="…", scope="…"]`. */
+export function bearerChallenge(params: { error?: string; description?: string; scope?: string } = {}): string {
+  const parts = [`realm=${quoteParam(AUTH_REALM)}`];
+  if (params.error) parts.push(`error=${quoteParam(params.error)}`);
+  if (params.description) parts.push(`error_description=${quoteParam(params.description)}`);
+  if (params.scope) parts.push(`scope=${quoteParam(params.scope)}`);
+  return `Bearer ${parts.join(", ")}`;
+}
+
+/** The `WWW-Authenticate` value a code carries, if any (RFC 6750 §3.1). */
+function challengeFor(error: GatewayError): string | undefined {
+  switch (error.code) {
+    case "missing_credentials":
+      // §3.1: a request with no authentication information gets no error code.
+      return bearerChallenge();
+    case "conflicting_credentials":
+      return bearerChallenge({ error: "invalid_request", description: error.detail });
+    case "invalid_api_key":
+    case "invalid_token":
+      return bearerChallenge({ error: "invalid_token", description: error.detail });
+    case "insufficient_scope":
+    case "scope_escalation":
+    case "no_active_organization": {
+      const scopes = error.extra?.["required_scopes"];
+      const scope = Array.isArray(scopes) ? scopes.join(" ") : undefined;
+      return bearerChallenge({ error: "insufficient_scope", description: error.detail, scope });
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Render an error as `application/problem+json` (RFC 9457) with `code` and `request_id`. */
+export function problemResponse(error: GatewayError, requestId: string | undefined): Response {
+  const body = {
+    type: PROBLEM_TYPE_BASE + error.code,
+    title: ERRORS[error.code].title,
+    status: error.status,
+    detail: error.detail,
+    code: error.code,
+    ...error.extra,
+    request_id: requestId ?? null,
+  };
+  const headers = new Headers({
+    "content-type": "application/problem+json; charset=utf-8",
+    "cache-control": "no-store",
+    ...error.headers,
+  });
+  const challenge = challengeFor(error);
+  if (challenge) headers.set("www-authenticate", challenge);
+  if (requestId) headers.set("x-request-id", requestId);
+  return new Response(JSON.stringify(body), { status: error.status, headers });
+}

@@ -1,0 +1,34 @@
+/**
+ * Path safety. The route, its scopes and the forwarded request all use one path: the pathname as
+ * received. Instead of rewriting it (and risking that the origin reads it differently from the
+ * check), any path an origin could read as another path is refused.
+ */
+
+export type PathCheck = { ok: true; path: string } | { ok: false; reason: string };
+
+// Bytes that may never appear in a path, raw or percent-encoded: `\` (some servers read it as
+// `/`), `;` (path parameters that some servers strip before routing) and control characters.
+const FORBIDDEN = /[\\;\x00-\x1f\x7f]/;
+
+/** Check a request's raw pathname; `ok` carries the path to route on and forward. */
+export function checkPath(rawPath: string): PathCheck {
+  if (!rawPath.startsWith("/")) return { ok: false, reason: "The path must start with '/'." };
+  if (/%(2f|5c)/i.test(rawPath)) return { ok: false, reason: "Encoded slashes are not allowed in the path." };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    return { ok: false, reason: "The path has malformed percent-encoding." };
+  }
+  if (FORBIDDEN.test(decoded)) return { ok: false, reason: "The path contains a forbidden character." };
+  const segments = decoded.split("/").slice(1);
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment === "." || segment === "..") return { ok: false, reason: "Dot segments are not allowed in the path." };
+    // An empty segment is a duplicate slash, except the one a trailing slash leaves at the end.
+    if (segment === "" && i < segments.length - 1) {
+      return { ok: false, reason: "Empty path segments (duplicate slashes) are not allowed." };
+    }
+  }
+  return { ok: true, path: rawPath };
+}

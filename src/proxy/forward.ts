@@ -1,0 +1,110 @@
+import type { Principal } from "../auth/principal";
+import { GatewayError } from "../errors";
+import { sortScopes } from "../scopes";
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) that never cross the gateway. `upgrade` is kept for WebSockets. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding"];
+/** The caller's credentials: the origin trusts the identity headers instead. */
+const CREDENTIAL_HEADERS = ["x-api-key", "authorization", "cookie"];
+/** Prefix of the identity headers only the gateway may set. */
+const IDENTITY_PREFIX = "x-agntix-";
+
+/** Headers for the origin: the caller's, cleaned, plus the identity the gateway vouches for. */
+export function upstreamHeaders(incoming: Headers, principal: Principal, requestId: string): Headers {
+  const headers = new Headers(incoming);
+  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  const named = (incoming.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase());
+  for (const name of [...HOP_BY_HOP, ...CREDENTIAL_HEADERS, ...named]) {
+    if (name && name !== "upgrade") headers.delete(name);
+  }
+  if (headers.has("upgrade") && headers.get("upgrade")!.toLowerCase() !== "websocket") headers.delete("upgrade");
+  for (const name of [...headers.keys()]) {
+    if (name.startsWith(IDENTITY_PREFIX)) headers.delete(name);
+  }
+  headers.set("x-agntix-org-id", principal.orgId);
+  headers.set("x-agntix-auth-method", principal.method);
+  headers.set("x-agntix-principal-id", principal.subject);
+  headers.set("x-agntix-scopes", sortScopes(principal.scopes).join(" "));
+  headers.set("x-request-id", requestId);
+  return headers;
+}
+
+/** Marks a body stream that was cut because it grew past the limit. */
+class BodyTooLarge extends Error {
+  override name = "BodyTooLarge";
+}
+
+/**
+ * The request body, capped at `maxBytes` without buffering. A declared Content-Length over the
+ * cap is refused up front; a chunked body is counted as it streams and cut when it crosses the cap.
+ */
+export function limitedBody(request: Request, maxBytes: number): { body: ReadableStream | null; exceeded: () => boolean } {
+  const body = request.body;
+  if (!body) return { body: null, exceeded: () => false };
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (!/^\d+$/.test(declared)) throw new GatewayError("bad_request", { detail: "Content-Length is malformed." });
+    if (Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
+    return { body, exceeded: () => false };
+  }
+  let seen = 0;
+  let tripped = false;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > maxBytes) {
+        tripped = true;
+        controller.error(new BodyTooLarge());
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+  });
+  return { body: body.pipeThrough(counter), exceeded: () => tripped };
+}
+
+const payloadTooLarge = (maxBytes: number) =>
+  new GatewayError("payload_too_large", { detail: `The request body exceeds ${maxBytes} bytes.` });
+
+export interface ForwardOptions {
+  readonly origin: Fetcher;
+  readonly principal: Principal;
+  readonly requestId: string;
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * Send the caller's request to the origin through its service binding, streaming both ways.
+ * Waits at most `timeoutMs` for the response headers (504); a binding that throws is 502. The
+ * origin's response, its errors included, is returned as it came.
+ */
+export async function forward(request: Request, options: ForwardOptions): Promise<Response> {
+  const { body, exceeded } = limitedBody(request, options.maxBodyBytes);
+  const abort = new AbortController();
+  const upstream = new Request(request.url, {
+    method: request.method,
+    headers: upstreamHeaders(request.headers, options.principal, options.requestId),
+    body,
+    redirect: "manual",
+    signal: abort.signal,
+  });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new GatewayError("origin_timeout", { detail: "The upstream service did not respond in time." }));
+    }, options.timeoutMs);
+  });
+  try {
+    return await Promise.race([options.origin.fetch(upstream), timedOut]);
+  } catch (cause) {
+    if (cause instanceof GatewayError) throw cause;
+    if (exceeded()) throw payloadTooLarge(options.maxBodyBytes);
+    // The origin's message may carry internals: log its kind, never echo it.
+    throw new GatewayError("origin_error", { detail: "The upstream service failed to respond.", cause });
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
