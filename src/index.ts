@@ -3,7 +3,8 @@
  * request id → error rendering → size limits → CORS (preflights end here) → /healthz →
  * path check and route match → authenticate → authorise (route scope) → key API or forward.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
@@ -81,6 +82,13 @@ app.use(async function authorise(c, next) {
   await next();
 });
 
+// Bodies are read only after authentication. A declared Content-Length over the limit is refused
+// up front and the body streams through; a body without one is read up to the limit first, so an
+// origin never receives a body cut short as if it were whole.
+app.use(async function limitBody(c, next) {
+  return bodyLimitFor(c.var.config.limits.maxBodyBytes)(c, next);
+});
+
 app.route("/v1/chat/api-keys", keysApi);
 
 app.all("*", async (c) => {
@@ -93,9 +101,23 @@ app.all("*", async (c) => {
     principal: c.var.principal,
     requestId: c.var.requestId,
     timeoutMs: config.limits.originTimeoutMs,
-    maxBodyBytes: config.limits.maxBodyBytes,
   });
 });
+
+const bodyLimits = new Map<number, MiddlewareHandler<AppEnv>>();
+function bodyLimitFor(maxSize: number): MiddlewareHandler<AppEnv> {
+  let middleware = bodyLimits.get(maxSize);
+  if (!middleware) {
+    middleware = bodyLimit({
+      maxSize,
+      onError: () => {
+        throw new GatewayError("payload_too_large", { detail: `The request body exceeds ${maxSize} bytes.` });
+      },
+    });
+    bodyLimits.set(maxSize, middleware);
+  }
+  return middleware;
+}
 
 function logError(requestId: string | undefined, code: string, cause: unknown): void {
   const kind = cause instanceof Error ? cause.name : typeof cause;

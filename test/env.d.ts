@@ -1,7 +1,14 @@
 // Types of `cloudflare:workers`' `env` and `exports` inside the tests.
+type GatewayBindings = import("../src/env").Bindings;
+
 declare namespace Cloudflare {
-  interface Env extends import("../src/env").Bindings {}
+  interface Env extends GatewayBindings {}
   interface Exports {
     default: Fetcher;
   }
+}
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
 }

@@ -29,63 +29,25 @@ export function upstreamHeaders(incoming: Headers, principal: Principal, request
   return headers;
 }
 
-/** Marks a body stream that was cut because it grew past the limit. */
-class BodyTooLarge extends Error {
-  override name = "BodyTooLarge";
-}
-
-/**
- * The request body, capped at `maxBytes` without buffering. A declared Content-Length over the
- * cap is refused up front; a chunked body is counted as it streams and cut when it crosses the cap.
- */
-export function limitedBody(request: Request, maxBytes: number): { body: ReadableStream | null; exceeded: () => boolean } {
-  const body = request.body;
-  if (!body) return { body: null, exceeded: () => false };
-  const declared = request.headers.get("content-length");
-  if (declared !== null) {
-    if (!/^\d+$/.test(declared)) throw new GatewayError("bad_request", { detail: "Content-Length is malformed." });
-    if (Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
-    return { body, exceeded: () => false };
-  }
-  let seen = 0;
-  let tripped = false;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) {
-        tripped = true;
-        controller.error(new BodyTooLarge());
-        return;
-      }
-      controller.enqueue(chunk);
-    },
-  });
-  return { body: body.pipeThrough(counter), exceeded: () => tripped };
-}
-
-const payloadTooLarge = (maxBytes: number) =>
-  new GatewayError("payload_too_large", { detail: `The request body exceeds ${maxBytes} bytes.` });
-
 export interface ForwardOptions {
   readonly origin: Fetcher;
   readonly principal: Principal;
   readonly requestId: string;
   readonly timeoutMs: number;
-  readonly maxBodyBytes: number;
 }
 
 /**
- * Send the caller's request to the origin through its service binding, streaming both ways.
+ * Send the caller's request to the origin through its service binding, streaming both ways
+ * (the body size limit is enforced before, in `src/index.ts`).
  * Waits at most `timeoutMs` for the response headers (504); a binding that throws is 502. The
  * origin's response, its errors included, is returned as it came.
  */
 export async function forward(request: Request, options: ForwardOptions): Promise<Response> {
-  const { body, exceeded } = limitedBody(request, options.maxBodyBytes);
   const abort = new AbortController();
   const upstream = new Request(request.url, {
     method: request.method,
     headers: upstreamHeaders(request.headers, options.principal, options.requestId),
-    body,
+    body: request.body,
     redirect: "manual",
     signal: abort.signal,
   });
@@ -101,7 +63,6 @@ export async function forward(request: Request, options: ForwardOptions): Promis
     return await Promise.race([options.origin.fetch(upstream), timedOut]);
   } catch (cause) {
     if (cause instanceof GatewayError) throw cause;
-    if (exceeded()) throw payloadTooLarge(options.maxBodyBytes);
     // The origin's message may carry internals: log its kind, never echo it.
     throw new GatewayError("origin_error", { detail: "The upstream service failed to respond.", cause });
   } finally {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { checkPath } from "../../src/path";
+
+describe("checkPath", () => {
+  it.each([
+    ["/v1/chat/agents", "/v1/chat/agents"],
+    ["/v1/chat/agents/", "/v1/chat/agents/"],
+    ["/v1/chat/agents/agent_123", "/v1/chat/agents/agent_123"],
+    ["/v1/chat/messages/hello%20world", "/v1/chat/messages/hello%20world"],
+    ["/v1/voice/calls/a.b", "/v1/voice/calls/a.b"],
+    ["/v1/voice/calls/...", "/v1/voice/calls/..."],
+    ["/", "/"],
+  ])("accepts %s", (raw, path) => {
+    expect(checkPath(raw)).toEqual({ ok: true, path });
+  });
+
+  it.each([
+    ["dot-dot segment", "/v1/chat/../voice"],
+    ["dot segment", "/v1/chat/./agents"],
+    ["trailing dot-dot", "/v1/chat/agents/.."],
+    ["encoded dot-dot", "/v1/chat/%2e%2e/voice"],
+    ["upper-case encoded dot-dot", "/v1/chat/%2E%2E/voice"],
+    ["half-encoded dot-dot", "/v1/chat/.%2e/voice"],
+    ["encoded dot", "/v1/chat/%2e/agents"],
+    ["encoded slash", "/v1/chat%2fagents"],
+    ["upper-case encoded slash", "/v1/chat%2Fagents"],
+    ["encoded backslash", "/v1/chat%5cagents"],
+    ["backslash", "/v1/chat\\agents"],
+    ["duplicate slash", "/v1//chat/agents"],
+    ["leading duplicate slash", "//v1/chat"],
+    ["trailing duplicate slash", "/v1/chat//"],
+    ["path parameter", "/v1/chat/agents;x=1"],
+    ["encoded path parameter", "/v1/chat/api-keys%3b/x"],
+    ["encoded NUL", "/v1/chat/agents%00"],
+    ["encoded newline", "/v1/chat/agents%0a"],
+    ["malformed escape", "/v1/chat/%zz"],
+    ["truncated escape", "/v1/chat/%e2%82"],
+    ["relative", "v1/chat"],
+  ])("refuses a %s", (_name, raw) => {
+    const result = checkPath(raw);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(/\.$/);
+  });
+});
