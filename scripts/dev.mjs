@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// `npm run dev`: the gateway on http://127.0.0.1:8787 with local KV and the example origins, plus a
+// development API key and session token so that it can be tried with no Cloudflare or Clerk account.
+// Everything here is local development machinery: none of it is part of the deployed worker.
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+
+const HOST = "127.0.0.1";
+const PORT = process.env.PORT ?? "8787";
+const BASE = `http://${HOST}:${PORT}`;
+
+if (!existsSync(".dev.vars")) {
+  copyFileSync(".dev.vars.example", ".dev.vars");
+  console.log("Created .dev.vars from .dev.vars.example (development secrets).");
+}
+
+/** Run one of the project's tsx scripts and parse its --json output; undefined if it fails. */
+function runJson(script, args) {
+  const result = spawnSync("tsx", [script, ...args, "--json"], { encoding: "utf8", shell: process.platform === "win32" });
+  if (result.status !== 0) {
+    process.stderr.write(result.stderr || result.stdout || `${script} failed\n`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(result.stdout);
+  } catch {
+    process.stderr.write(`${script} did not print JSON\n`);
+    return undefined;
+  }
+}
+
+const devKey = existsSync("scripts/keys.ts") ? runJson("scripts/keys.ts", ["seed-dev"]) : undefined;
+const devToken = existsSync("scripts/token.ts")
+  ? runJson("scripts/token.ts", ["--org", "org_dev", "--role", "admin", "--ttl", "86400"])
+  : undefined;
+
+function banner() {
+  const lines = [
+    "",
+    "─".repeat(78),
+    `Agntix gateway (development) on ${BASE}`,
+    "",
+    `  curl ${BASE}/healthz`,
+  ];
+  if (devKey?.key) {
+    lines.push(
+      "",
+      `Development API key (org ${devKey.org_id ?? "org_dev"}, all scopes):`,
+      `  export AGNTIX_API_KEY=${devKey.key}`,
+      `  curl ${BASE}/v1/chat/agents -H "x-api-key: $AGNTIX_API_KEY"`,
+      `  curl ${BASE}/v1/chat/api-keys -H "x-api-key: $AGNTIX_API_KEY" \\`,
+      `    -H "Content-Type: application/json" -d '{ "name": "CI/CD bot", "scopes": ["chat:write", "agents:read"] }'`,
+    );
+  }
+  if (devToken?.token) {
+    lines.push(
+      "",
+      "Development session token (org_dev admin, 24 h; mint more with `npm run token -- --org org_dev --role member`):",
+      `  export AGNTIX_TOKEN=${devToken.token}`,
+      `  curl ${BASE}/v1/chat/agents -H "Authorization: Bearer $AGNTIX_TOKEN"`,
+    );
+  }
+  lines.push(
+    "",
+    `Streaming: curl -N ${BASE}/v1/chat/events?count=5 -H "x-api-key: $AGNTIX_API_KEY"`,
+    "─".repeat(78),
+    "",
+  );
+  console.log(lines.join("\n"));
+}
+
+const wrangler = spawn(
+  "wrangler",
+  [
+    "dev",
+    "-c", "wrangler.toml",
+    "-c", "examples/origins/chat.toml",
+    "-c", "examples/origins/voice.toml",
+    "--ip", HOST,
+    "--port", PORT,
+    ...process.argv.slice(2),
+  ],
+  { stdio: ["inherit", "pipe", "inherit"] },
+);
+
+let shown = false;
+wrangler.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  if (!shown && /Ready on/.test(String(chunk))) {
+    shown = true;
+    banner();
+  }
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => wrangler.kill(signal));
+wrangler.on("exit", (code) => process.exit(code ?? 0));
