@@ -1,8 +1,91 @@
+/**
+ * API key verification at the edge. In order, cheapest first:
+ * format and checksum (no I/O) → HMAC → this isolate's caches (verified LRU, unknown LRU) → one KV
+ * read on a miss → rotation grace end → this location's revocation marker (Cache API).
+ * A warm key costs no KV read; an unknown key at most one KV read per 30 s per isolate; a key
+ * with a bad checksum none at all. KV failing is 503 `key_store_unavailable`, never a pass.
+ */
 import { GatewayError } from "../errors";
+import { forgetKey, keyCaches, type VerifiedKey } from "../keys/cache";
+import { checkKeyFormat, type KeyFormatError } from "../keys/format";
+import { hashKey } from "../keys/hash";
+import { cacheApiMarkers } from "../keys/revocations";
+import { type KeyRecord, KeyStore, kvFromBinding } from "../keys/store";
+import { expandScopes } from "../scopes";
 import type { VerifierDeps } from "./deps";
 import type { Principal } from "./principal";
 
-/** Verify an `x-api-key` value and return its principal. (Stub until the API-key issue lands.) */
-export async function verifyApiKey(_key: string, _deps: VerifierDeps): Promise<Principal> {
-  throw new GatewayError("invalid_api_key", { detail: "The API key is invalid." });
+const FORMAT_DETAILS: Readonly<Record<KeyFormatError, string>> = {
+  malformed: "The API key is malformed.",
+  wrong_environment: "The API key belongs to another environment.",
+  bad_checksum: "The API key's checksum does not match; check that it was copied whole.",
+};
+
+const UNKNOWN = "The API key is not valid; it may have been deleted or rotated.";
+const EXPIRED = "The API key has expired: it was rotated and its grace period is over.";
+
+const invalid = (detail: string) => new GatewayError("invalid_api_key", { detail });
+
+/** Verify an `x-api-key` value and return its principal; 401 `invalid_api_key` for anything not valid. */
+export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Principal> {
+  const { issuePrefix, pepper } = deps.config.apiKeys;
+  const format = checkKeyFormat(key, issuePrefix);
+  if (!format.ok) throw invalid(FORMAT_DETAILS[format.error]);
+
+  const hash = await hashKey(key, pepper);
+  const now = Date.now();
+  let verified = keyCaches.verified.get(hash, now);
+  if (!verified) {
+    if (keyCaches.unknown.get(hash, now)) throw invalid(UNKNOWN);
+    const record = await new KeyStore(kvFromBinding(deps.env.API_KEYS)).findByHash(hash);
+    if (!record) {
+      keyCaches.unknown.set(hash, true, now);
+      throw invalid(UNKNOWN);
+    }
+    verified = toVerified(record);
+    keyCaches.verified.set(hash, verified, now);
+  }
+
+  const { record } = verified;
+  if (record.expires_at !== undefined && now >= Date.parse(record.expires_at)) throw invalid(EXPIRED);
+  // Checked on every use, cached or not: a delete or rotation made at this location wins over
+  // any copy of the record in this isolate or in KV's edge cache.
+  const notAfter = await revokedAfter(hash);
+  if (notAfter !== undefined && now >= notAfter) {
+    forgetKey(hash);
+    keyCaches.unknown.set(hash, true, now);
+    throw invalid(UNKNOWN);
+  }
+
+  recordUse(record, deps, now);
+  return verified.principal;
+}
+
+function toVerified(record: KeyRecord): VerifiedKey {
+  return {
+    record,
+    principal: { orgId: record.org_id, subject: record.id, method: "api_key", scopes: expandScopes(record.scopes) },
+  };
+}
+
+async function revokedAfter(hash: string): Promise<number | undefined> {
+  try {
+    return await cacheApiMarkers.notAfter(hash);
+  } catch (cause) {
+    // Without the marker the gateway cannot know the key was not just deleted: fail closed.
+    throw new GatewayError("key_store_unavailable", { detail: "The key store is unavailable; retry shortly.", cause });
+  }
+}
+
+/** Write `last_used_at` behind the response, at most once per key per minute from this isolate. */
+function recordUse(record: KeyRecord, deps: VerifierDeps, now: number): void {
+  if (keyCaches.lastUsedWritten.get(record.id, now) !== undefined) return;
+  keyCaches.lastUsedWritten.set(record.id, now, now);
+  const write = new KeyStore(kvFromBinding(deps.env.API_KEYS)).touch(record, new Date(now).toISOString()).catch((cause: unknown) => {
+    // Losing one write only delays `last_used_at`; let the next minute's use try again.
+    keyCaches.lastUsedWritten.delete(record.id);
+    const kind = cause instanceof GatewayError ? cause.code : "unknown";
+    console.warn(JSON.stringify({ level: "warn", event: "last_used_write_failed", key_id: record.id, cause: kind }));
+  });
+  deps.ctx.waitUntil(write);
 }

@@ -1,10 +1,148 @@
-import { Hono } from "hono";
+/**
+ * The key management API, mounted at `/v1/chat/api-keys`. When a handler runs, the caller is
+ * authenticated and holds the route's scope (`api-keys:read` for GET/HEAD, `api-keys:write`
+ * otherwise); the services confine it to its own organisation and to scopes it holds.
+ *
+ * | call                          | answer                                   |
+ * |-------------------------------|------------------------------------------|
+ * | `POST /`        `{name, scopes}` | 201 the key, shown once               |
+ * | `GET /`         `?limit&cursor`  | 200 `{data, next_cursor}`             |
+ * | `GET /:id`                       | 200 the key's record                  |
+ * | `DELETE /:id`                    | 204                                   |
+ * | `POST /:id/rotate` `{grace_period_seconds?}` | 201 the new key           |
+ * | `POST /rotate`  `{ids, grace_period_seconds?}` | 200 `{data: [...]}`     |
+ */
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env";
 import { GatewayError } from "../errors";
+import { cacheApiMarkers } from "./revocations";
+import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, listKeys, rotateKey, rotateKeys } from "./service";
+import { KeyStore, kvFromBinding } from "./store";
+import { type Checked, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput } from "./validate";
 
-/** The key management API, mounted at `/v1/chat/api-keys`. (Stub until the API-key issue lands.) */
+/** Largest management request body, in bytes. */
+export const MAX_MANAGEMENT_BODY_BYTES = 64 * 1024;
+
+const NO_STORE = { "cache-control": "no-store" } as const;
+
+/** The key management API, mounted at `/v1/chat/api-keys`. */
 export const keysApi = new Hono<AppEnv>();
 
-keysApi.all("*", () => {
-  throw new GatewayError("not_found");
+keysApi.get("/", async (c) => {
+  const input = checked(checkListInput({ limit: c.req.query("limit"), cursor: c.req.query("cursor") }));
+  return c.json(await listKeys(deps(c), c.var.principal.orgId, input), 200, NO_STORE);
 });
+
+keysApi.post("/", async (c) => {
+  const input = checked(checkCreateInput(await readJson(c.req.raw, true)));
+  const created = await createKey(deps(c), actor(c), input);
+  return c.json(created, 201, { ...NO_STORE, location: `/v1/chat/api-keys/${created.id}` });
+});
+
+keysApi.post("/rotate", async (c) => {
+  const input = checked(checkBulkRotateInput(await readJson(c.req.raw, true)));
+  return c.json({ data: await rotateKeys(deps(c), actor(c), input.ids, input.gracePeriodSeconds) }, 200, NO_STORE);
+});
+
+// Before `/:id`, so that `GET /rotate` is 405 rather than an unknown key id.
+keysApi.all("/rotate", methodNotAllowed("POST"));
+
+keysApi.get("/:id", async (c) => c.json(await getKey(deps(c), c.var.principal.orgId, c.req.param("id")), 200, NO_STORE));
+
+keysApi.delete("/:id", async (c) => {
+  await deleteKey(deps(c), c.var.principal.orgId, c.req.param("id"));
+  return c.body(null, 204, NO_STORE);
+});
+
+keysApi.post("/:id/rotate", async (c) => {
+  const input = checked(checkRotateInput(await readJson(c.req.raw, false)));
+  const rotated = await rotateKey(deps(c), actor(c), c.req.param("id"), input.gracePeriodSeconds);
+  return c.json(rotated, 201, { ...NO_STORE, location: `/v1/chat/api-keys/${rotated.id}` });
+});
+
+// Known paths with another method: 405 with `Allow`; anything else under the API: 404.
+keysApi.all("/", methodNotAllowed("GET, HEAD, POST"));
+keysApi.all("/:id", methodNotAllowed("GET, HEAD, DELETE"));
+keysApi.all("/:id/rotate", methodNotAllowed("POST"));
+
+keysApi.all("*", () => {
+  throw new GatewayError("not_found", { detail: "No route matches this path." });
+});
+
+function methodNotAllowed(allow: string): () => never {
+  return () => {
+    throw new GatewayError("method_not_allowed", { detail: `This path accepts ${allow}.`, headers: { allow } });
+  };
+}
+
+function deps(c: Context<AppEnv>): KeyServiceDeps {
+  const { pepper, issuePrefix } = c.var.config.apiKeys;
+  return { store: new KeyStore(kvFromBinding(c.env.API_KEYS)), pepper, prefix: issuePrefix, markers: cacheApiMarkers };
+}
+
+function actor(c: Context<AppEnv>): Actor {
+  const { orgId, scopes, method, subject } = c.var.principal;
+  return { orgId, scopes, createdBy: { method, id: subject } };
+}
+
+function checked<T>(result: Checked<T>): T {
+  if (result.ok) return result.value;
+  const fields = [...new Set(result.errors.map((e) => e.field))].join(", ");
+  throw new GatewayError("validation_failed", { detail: `Invalid fields: ${fields}.`, extra: { errors: result.errors } });
+}
+
+const isJson = (contentType: string | null) => contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
+
+/**
+ * The request's JSON body, read up to `MAX_MANAGEMENT_BODY_BYTES`. An empty body is `{}` when the
+ * call allows one (`required` false); otherwise the body must be `application/json`.
+ */
+async function readJson(request: Request, required: boolean): Promise<unknown> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_MANAGEMENT_BODY_BYTES) throw tooLarge();
+  const text = await readText(request.body);
+  if (!required && text.trim() === "") return {};
+  if (!isJson(request.headers.get("content-type"))) {
+    throw new GatewayError("unsupported_media_type", {
+      detail: "Send the body as application/json.",
+      headers: { "accept-post": "application/json" },
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError("invalid_json", { detail: "The request body is not valid JSON." });
+  }
+}
+
+async function readText(body: ReadableStream<Uint8Array> | null): Promise<string> {
+  if (!body) return "";
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_MANAGEMENT_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new GatewayError("invalid_json", { detail: "The request body is not valid UTF-8." });
+  }
+}
+
+function tooLarge(): GatewayError {
+  return new GatewayError("payload_too_large", { detail: `Key management requests are limited to ${MAX_MANAGEMENT_BODY_BYTES} bytes.` });
+}

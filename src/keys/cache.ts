@@ -1,0 +1,87 @@
+/**
+ * Bounded in-isolate caches for key verification: a size cap (least recently used evicted first)
+ * and a TTL on every entry, so a flood of distinct keys cannot grow memory.
+ */
+import type { Principal } from "../auth/principal";
+import type { KeyRecord } from "./store";
+
+/** A map with a size cap (evicting the least recently used) and a per-entry TTL. */
+export class TtlLru<K, V> {
+  readonly #entries = new Map<K, { value: V; expiresAt: number }>();
+
+  constructor(
+    readonly maxEntries: number,
+    readonly ttlMs: number,
+  ) {
+    if (maxEntries < 1 || ttlMs <= 0) throw new RangeError("TtlLru needs maxEntries ≥ 1 and ttlMs > 0");
+  }
+
+  /** The live value for `key`, refreshing its recency; expired entries are dropped. */
+  get(key: K, now = Date.now()): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    this.#entries.delete(key);
+    if (entry.expiresAt <= now) return undefined;
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Store `value` until `now + ttlMs`, evicting the least recently used entries over the cap. */
+  set(key: K, value: V, now = Date.now()): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt: now + this.ttlMs });
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.maxEntries) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  delete(key: K): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** Entries held, live or not yet swept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** A verified key as the positive cache holds it: the record and its ready-made principal. */
+export interface VerifiedKey {
+  readonly record: KeyRecord;
+  readonly principal: Principal;
+}
+
+/** How long a verified record is trusted in this isolate without reading KV again. */
+export const VERIFIED_TTL_MS = 60_000;
+/** How long an unknown key is refused in this isolate without reading KV again. */
+export const UNKNOWN_TTL_MS = 30_000;
+/** Minimum time between two `last_used_at` writes for one key from one isolate. */
+export const LAST_USED_INTERVAL_MS = 60_000;
+/** Entries per cache. */
+export const KEY_CACHE_ENTRIES = 10_000;
+
+/** The isolate's key caches, keyed by key hash (never by the key). */
+export const keyCaches = {
+  verified: new TtlLru<string, VerifiedKey>(KEY_CACHE_ENTRIES, VERIFIED_TTL_MS),
+  unknown: new TtlLru<string, true>(KEY_CACHE_ENTRIES, UNKNOWN_TTL_MS),
+  /** Key id → when this isolate last wrote its `last_used_at`. */
+  lastUsedWritten: new TtlLru<string, number>(KEY_CACHE_ENTRIES, LAST_USED_INTERVAL_MS),
+};
+
+/** Forget a key in this isolate after it was deleted or rotated, so its next use reads the truth. */
+export function forgetKey(hash: string): void {
+  keyCaches.verified.delete(hash);
+  keyCaches.unknown.delete(hash);
+}
+
+/** Empty every key cache of this isolate (tests). */
+export function resetKeyCaches(): void {
+  keyCaches.verified.clear();
+  keyCaches.unknown.clear();
+  keyCaches.lastUsedWritten.clear();
+}

@@ -1,0 +1,39 @@
+/**
+ * Keys are stored under HMAC-SHA256(pepper, key), never in plaintext. With a pepper (a Worker
+ * secret kept apart from KV), a copy of the KV namespace alone cannot be used to test guessed
+ * keys; plain SHA-256 could be. Keys carry 178 random bits, so a slow password hash buys nothing.
+ */
+
+const encoder = new TextEncoder();
+
+// Importing a CryptoKey costs more than an HMAC: import once per pepper per isolate.
+const MAX_PEPPERS = 4;
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(pepper: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(pepper);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(pepper), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    if (hmacKeys.size >= MAX_PEPPERS) hmacKeys.clear();
+    hmacKeys.set(pepper, key);
+  }
+  return key;
+}
+
+async function hmacHex(pepper: string, message: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(pepper), encoder.encode(message));
+  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The KV lookup hash of a key: lowercase hex HMAC-SHA256(pepper, key). */
+export function hashKey(key: string, pepper: string): Promise<string> {
+  return hmacHex(pepper, key);
+}
+
+/**
+ * A tag binding a list cursor to one organisation, so a cursor is accepted only from whoever it
+ * was issued to. The `cursor:` domain cannot collide with a key (keys start with `pk_`).
+ */
+export async function cursorTag(pepper: string, orgId: string, cursor: string): Promise<string> {
+  return (await hmacHex(pepper, `cursor:${orgId}:${cursor}`)).slice(0, 32);
+}

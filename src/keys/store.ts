@@ -1,0 +1,297 @@
+/**
+ * All KV I/O of API keys. Layout of the `API_KEYS` namespace (no plaintext key anywhere):
+ *
+ * | KV key                              | value                         | metadata        |
+ * |-------------------------------------|-------------------------------|-----------------|
+ * | `h:<hmac hex>`                      | record JSON (verification)    | —               |
+ * | `k:<key id>`                        | record JSON + `hash` (by id)  | —               |
+ * | `o:<org>:<inverted ms>:<key id>`    | empty (org index, newest 1st) | the record¹     |
+ * | `u:<key id>`                        | `last_used_at` ISO timestamp  | —               |
+ *
+ * ¹ KV sends metadata in a header (ASCII) and caps it at 1024 bytes: a record that does not fit
+ * (a non-ASCII name, say) leaves only `{id}` there, and `list` reads its `k:` entry instead.
+ * `<org>` is URI-encoded so one organisation's prefix can never be another's. A key in its
+ * rotation grace period carries `expires_at`, and its entries a KV `expiration` shortly after.
+ * Every KV failure becomes 503 `key_store_unavailable`: the gateway fails closed.
+ */
+import { GatewayError } from "../errors";
+
+/** Who created a key: a key id, a Clerk user id, or an operator of the CLI. */
+export interface CreatedBy {
+  readonly method: "api_key" | "jwt" | "operator";
+  readonly id: string;
+}
+
+/** An API key's record: everything about a key except the key. */
+export interface KeyRecord {
+  readonly id: string;
+  readonly org_id: string;
+  readonly name: string;
+  /** Grants as requested at creation (scopes, wildcards, presets); expanded at verification. */
+  readonly scopes: readonly string[];
+  /** Prefix and last four characters, e.g. `pk_test_...sW9x`. */
+  readonly hint: string;
+  readonly created_at: string;
+  readonly created_by: CreatedBy;
+  /** Set during a rotation's grace period: the key stops working at this instant. */
+  readonly expires_at?: string;
+  /** The key this one replaced by rotation. */
+  readonly rotated_from?: string;
+}
+
+/** A record with its lookup hash, as stored under its id. */
+export interface StoredKey extends KeyRecord {
+  readonly hash: string;
+}
+
+/** One page of KV `list`. */
+export interface KvListPage {
+  readonly keys: readonly { readonly name: string; readonly metadata?: unknown }[];
+  readonly list_complete: boolean;
+  readonly cursor?: string;
+}
+
+/** The KV operations the key store uses; `kvFromBinding` adapts a Workers binding, the CLI a REST client. */
+export interface KvLike {
+  /** A value; `cacheTtl` is how long KV's edge may serve it from its read cache (seconds). */
+  get(key: string, options?: { cacheTtl?: number }): Promise<string | null>;
+  /** Values of up to 100 keys in one call (KV bulk read). */
+  getMany(keys: readonly string[]): Promise<Map<string, string | null>>;
+  put(key: string, value: string, options?: { expiration?: number; metadata?: unknown }): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(options: { prefix: string; limit: number; cursor?: string }): Promise<KvListPage>;
+}
+
+/** Most keys KV reads in one bulk `get`. */
+export const KV_BULK_GET_MAX = 100;
+/**
+ * KV's shortest read-cache TTL (its default is 60 s), for the verification read: a delete made
+ * elsewhere is then seen by a location's KV cache within 30 s.
+ */
+export const KV_READ_CACHE_TTL_SECONDS = 30;
+
+const adapters = new WeakMap<KVNamespace, KvLike>();
+
+/** The store's view of a Workers KV binding (one adapter per binding). */
+export function kvFromBinding(namespace: KVNamespace): KvLike {
+  let kv = adapters.get(namespace);
+  if (!kv) {
+    kv = {
+      get: (key, options) => namespace.get(key, { type: "text", ...options }),
+      getMany: (keys) => namespace.get([...keys], "text"),
+      put: (key, value, options) => namespace.put(key, value, options),
+      delete: (key) => namespace.delete(key),
+      list: (options) => namespace.list(options),
+    };
+    adapters.set(namespace, kv);
+  }
+  return kv;
+}
+
+const hashKey = (hash: string) => `h:${hash}`;
+const idKey = (id: string) => `k:${id}`;
+const usedKey = (id: string) => `u:${id}`;
+/** Index prefix of one organisation. */
+export const orgPrefix = (orgId: string) => `o:${encodeURIComponent(orgId)}:`;
+// Inverted creation time, so KV's lexicographic `list` returns the newest key first.
+const MAX_MS = 9_999_999_999_999;
+const indexKey = (record: KeyRecord) =>
+  `${orgPrefix(record.org_id)}${String(MAX_MS - Date.parse(record.created_at)).padStart(13, "0")}:${record.id}`;
+
+/** KV `expiration` (epoch seconds) for a key that stops at `expiresAt`: a minute later, as KV requires ≥ 60 s ahead. */
+const kvExpiration = (record: KeyRecord) =>
+  record.expires_at === undefined ? undefined : Math.ceil(Date.parse(record.expires_at) / 1000) + 60;
+
+const withExpiration = (expiration: number | undefined) => (expiration === undefined ? {} : { expiration });
+
+/** Largest KV metadata, serialised. */
+export const KV_METADATA_MAX_BYTES = 1024;
+const fitsMetadata = (value: unknown) => {
+  const text = JSON.stringify(value);
+  return text.length <= KV_METADATA_MAX_BYTES && /^[\x20-\x7e]*$/.test(text);
+};
+
+const recordOf = ({ hash: _hash, ...record }: StoredKey): KeyRecord => record;
+
+function isRecord(value: unknown): value is KeyRecord {
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  const by = r["created_by"] as Record<string, unknown> | null | undefined;
+  return (
+    typeof r["id"] === "string" &&
+    typeof r["org_id"] === "string" &&
+    typeof r["name"] === "string" &&
+    Array.isArray(r["scopes"]) &&
+    r["scopes"].every((s) => typeof s === "string") &&
+    typeof r["hint"] === "string" &&
+    typeof r["created_at"] === "string" &&
+    typeof by === "object" &&
+    by !== null &&
+    typeof by["id"] === "string" &&
+    (r["expires_at"] === undefined || typeof r["expires_at"] === "string")
+  );
+}
+
+function parseRecord(text: string): KeyRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw unavailable(cause);
+  }
+  if (!isRecord(value)) throw unavailable(new Error("malformed key record"));
+  return value;
+}
+
+function parseStored(text: string): StoredKey {
+  const stored = parseRecord(text) as StoredKey;
+  if (typeof stored.hash !== "string") throw unavailable(new Error("key record without hash"));
+  return stored;
+}
+
+function unavailable(cause: unknown): GatewayError {
+  return new GatewayError("key_store_unavailable", { detail: "The key store is unavailable; retry shortly.", cause });
+}
+
+/** Run a KV operation; any failure that is not already a `GatewayError` is the store being unavailable. */
+async function io<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (cause) {
+    throw cause instanceof GatewayError ? cause : unavailable(cause);
+  }
+}
+
+/** A page of an organisation's keys. */
+export interface KeyPage {
+  readonly records: KeyRecord[];
+  /** KV's cursor for the next page, absent on the last one. */
+  readonly cursor?: string;
+}
+
+/** The API key store over one KV namespace. */
+export class KeyStore {
+  constructor(readonly kv: KvLike) {}
+
+  /** The record whose key hashes to `hash`, or null. One KV read. */
+  findByHash(hash: string): Promise<KeyRecord | null> {
+    return io(async () => {
+      const text = await this.kv.get(hashKey(hash), { cacheTtl: KV_READ_CACHE_TTL_SECONDS });
+      return text === null ? null : parseRecord(text);
+    });
+  }
+
+  /** The stored record with this id (in any organisation; callers check), or null. */
+  findById(id: string): Promise<StoredKey | null> {
+    return io(async () => {
+      const text = await this.kv.get(idKey(id));
+      return text === null ? null : parseStored(text);
+    });
+  }
+
+  /** The stored records of up to 100 ids in one bulk read, in the order of `ids` (null when absent). */
+  findByIds(ids: readonly string[]): Promise<(StoredKey | null)[]> {
+    return io(async () => {
+      const out: (StoredKey | null)[] = [];
+      for (let i = 0; i < ids.length; i += KV_BULK_GET_MAX) {
+        const chunk = ids.slice(i, i + KV_BULK_GET_MAX);
+        const values = await this.kv.getMany(chunk.map(idKey));
+        for (const id of chunk) {
+          const text = values.get(idKey(id)) ?? null;
+          out.push(text === null ? null : parseStored(text));
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Store a new key's entries. The hash entry is written last, so a key is never usable without
+   * its management entries; on failure the written entries are removed (best effort) and 503 thrown.
+   */
+  async insert(record: KeyRecord, hash: string): Promise<void> {
+    try {
+      await this.#writeManaged({ ...record, hash });
+      await io(() => this.kv.put(hashKey(hash), JSON.stringify(record)));
+    } catch (error) {
+      await Promise.allSettled([this.kv.delete(hashKey(hash)), this.kv.delete(idKey(record.id)), this.kv.delete(indexKey(record))]);
+      throw error;
+    }
+  }
+
+  /** Give a key an end: rewrite its entries with `expires_at` and a KV `expiration` shortly after. */
+  async expire(stored: StoredKey, expiresAt: string): Promise<StoredKey> {
+    const updated: StoredKey = { ...stored, expires_at: expiresAt };
+    const expiration = kvExpiration(updated);
+    await this.#writeManaged(updated);
+    await io(() => this.kv.put(hashKey(stored.hash), JSON.stringify(recordOf(updated)), withExpiration(expiration)));
+    return updated;
+  }
+
+  /** Delete a key: its hash entry first (verification stops), then its id, index and last-used entries. */
+  async remove(stored: StoredKey): Promise<void> {
+    await io(() => this.kv.delete(hashKey(stored.hash)));
+    await io(() =>
+      Promise.all([this.kv.delete(idKey(stored.id)), this.kv.delete(indexKey(stored)), this.kv.delete(usedKey(stored.id))]).then(
+        () => undefined,
+      ),
+    );
+  }
+
+  /** One page (≤ `limit`) of an organisation's keys, newest first, from the index's metadata. */
+  listOrg(orgId: string, limit: number, cursor?: string): Promise<KeyPage> {
+    return io(async () => {
+      const page = await this.kv.list({ prefix: orgPrefix(orgId), limit, ...(cursor ? { cursor } : {}) });
+      const entries = page.keys.map((k) => {
+        const metadata = (typeof k.metadata === "object" && k.metadata !== null ? k.metadata : {}) as Record<string, unknown>;
+        const record = { ...metadata, org_id: orgId };
+        return isRecord(record) ? record : typeof metadata["id"] === "string" ? metadata["id"] : undefined;
+      });
+      // Records too large or not ASCII for metadata: one bulk read of their id entries.
+      const missing = entries.filter((e): e is string => typeof e === "string");
+      const byId = new Map<string, KeyRecord>();
+      for (let i = 0; i < missing.length; i += KV_BULK_GET_MAX) {
+        const values = await this.kv.getMany(missing.slice(i, i + KV_BULK_GET_MAX).map(idKey));
+        for (const text of values.values()) {
+          if (text === null) continue;
+          const { hash: _hash, ...record } = parseRecord(text) as StoredKey;
+          if (record.org_id === orgId) byId.set(record.id, record);
+        }
+      }
+      const records = entries.flatMap((e) => (typeof e === "string" ? (byId.has(e) ? [byId.get(e)!] : []) : e ? [e] : []));
+      return { records, ...(page.list_complete || !page.cursor ? {} : { cursor: page.cursor }) };
+    });
+  }
+
+  /** `last_used_at` of each key id (null when never used): one bulk read per 100 ids. */
+  lastUsed(ids: readonly string[]): Promise<Map<string, string | null>> {
+    return io(async () => {
+      const out = new Map<string, string | null>();
+      for (let i = 0; i < ids.length; i += KV_BULK_GET_MAX) {
+        const chunk = ids.slice(i, i + KV_BULK_GET_MAX);
+        const values = await this.kv.getMany(chunk.map(usedKey));
+        for (const id of chunk) out.set(id, values.get(usedKey(id)) ?? null);
+      }
+      return out;
+    });
+  }
+
+  /** Record that a key was used at `at` (ISO). Expires with the key when it has an end. */
+  touch(record: KeyRecord, at: string): Promise<void> {
+    const expiration = kvExpiration(record);
+    return io(() => this.kv.put(usedKey(record.id), at, withExpiration(expiration)));
+  }
+
+  async #writeManaged(stored: StoredKey): Promise<void> {
+    const expiration = kvExpiration(stored);
+    // The index's metadata omits what its KV key already says, and must be ASCII within 1024 bytes.
+    const { hash: _hash, org_id: _org, ...full } = stored;
+    const metadata = fitsMetadata(full) ? full : { id: stored.id };
+    await io(() =>
+      Promise.all([
+        this.kv.put(idKey(stored.id), JSON.stringify(stored), withExpiration(expiration)),
+        this.kv.put(indexKey(stored), "", { ...withExpiration(expiration), metadata }),
+      ]).then(() => undefined),
+    );
+  }
+}
