@@ -13,7 +13,15 @@ export default defineConfig({
           ORIGIN_TIMEOUT_MS: "1500",
           MAX_BODY_BYTES: "65536",
           CORS_ALLOWED_ORIGINS: "https://app.agntix.test,http://localhost:3000",
+          // Session tokens: a test issuer whose JWKS the jwks-server worker serves; no PEM key, so
+          // the default test config verifies against the JWKS over HTTP.
+          CLERK_ISSUER: "https://clerk.agntix.test",
+          CLERK_JWKS_URL: "",
+          CLERK_AUTHORIZED_PARTIES: "https://app.agntix.test,http://localhost:3000",
+          CLERK_JWT_KEY: "",
         },
+        // The gateway's (and the tests') outbound fetch goes to the stand-in IdP: no network.
+        outboundService: "jwks-server",
         workers: [
           {
             name: "agntix-chat-origin",
@@ -29,11 +37,18 @@ export default defineConfig({
             compatibilityDate: "2026-11-01",
             bindings: { SERVICE: "voice" },
           },
+          {
+            name: "jwks-server",
+            modules: true,
+            scriptPath: "./test/fixtures/jwks-server.js",
+            compatibilityDate: "2026-11-01",
+          },
         ],
       },
     }),
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

@@ -1,5 +1,7 @@
 import type { Principal } from "./auth/principal";
+import { isDevelopmentPublicKey } from "./auth/session-token";
 import { GatewayError } from "./errors";
+import { issuePrefixFor } from "./keys/format";
 import type { Route } from "./routes";
 
 /** The worker's bindings, as declared in wrangler.toml (vars are strings; empty means unset). */
@@ -20,6 +22,8 @@ export interface Bindings {
   CLERK_ALLOW_MISSING_AZP?: string;
   /** Comma-separated JWS algorithms accepted for session tokens (default `RS256`). */
   CLERK_JWT_ALGORITHMS?: string;
+  /** Oldest JWKS keys used while the IdP cannot be reached, in seconds (default 3600). */
+  CLERK_JWKS_MAX_STALENESS_SECONDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
   /** Milliseconds to wait for the origin's response headers (default 30000). */
   ORIGIN_TIMEOUT_MS?: string;
@@ -66,6 +70,8 @@ export interface Config {
     readonly algorithms: readonly string[];
     /** PEM public key for networkless verification, if set. */
     readonly jwtKey: string | undefined;
+    /** Cached JWKS keys older than this are never used (docs/session-tokens.md). */
+    readonly jwksMaxStalenessSeconds: number;
   };
   readonly apiKeys: {
     /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
@@ -130,6 +136,10 @@ export function parseConfig(env: Bindings): Config {
   if (jwtKey && !jwtKey.includes("-----BEGIN PUBLIC KEY-----")) {
     throw new ConfigError("CLERK_JWT_KEY must be a PEM public key");
   }
+  // Its private key is committed: anyone could mint tokens for a deployment that trusts it.
+  if (jwtKey && !dev && isDevelopmentPublicKey(jwtKey)) {
+    throw new ConfigError("CLERK_JWT_KEY is the development key; staging and production need the instance's own key");
+  }
 
   const pepper = env.API_KEY_PEPPER ?? "";
   if (pepper.length < 32) throw new ConfigError("API_KEY_PEPPER must be set to at least 32 characters");
@@ -150,9 +160,10 @@ export function parseConfig(env: Bindings): Config {
       allowMissingAzp: env.CLERK_ALLOW_MISSING_AZP === "true",
       algorithms: algorithms.length ? algorithms : ["RS256"],
       jwtKey,
+      jwksMaxStalenessSeconds: positiveInt("CLERK_JWKS_MAX_STALENESS_SECONDS", env.CLERK_JWKS_MAX_STALENESS_SECONDS, 3600),
     },
     apiKeys: {
-      issuePrefix: environment === "production" ? "pk_live_" : "pk_test_",
+      issuePrefix: issuePrefixFor(environment),
       pepper,
     },
   };
