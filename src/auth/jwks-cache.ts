@@ -14,6 +14,7 @@
  */
 import { importJWK, type JWK } from "jose";
 import { GatewayError } from "../errors";
+import { readCapped } from "../body";
 
 /** Timeout of one JWKS fetch, headers and body. */
 export const JWKS_FETCH_TIMEOUT_MS = 2_000;
@@ -75,30 +76,11 @@ export function parseJwks(document: unknown): Map<string, JWK> {
 type FetchResult = { ok: true; keys: Map<string, JWK> } | { ok: false; reason: string };
 
 /** Read at most `maxBytes` of a body; `undefined` when it is longer. */
-async function readCapped(response: Response, maxBytes: number): Promise<string | undefined> {
+async function readCappedText(response: Response, maxBytes: number): Promise<string | undefined> {
   const declared = Number(response.headers.get("content-length") ?? "0");
   if (declared > maxBytes) return undefined;
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  const bytes = await readCapped(response.body, maxBytes);
+  return bytes && new TextDecoder().decode(bytes);
 }
 
 /** Fetch and parse the JWKS; never throws. */
@@ -113,7 +95,7 @@ async function fetchJwks(url: string): Promise<FetchResult> {
       await response.body?.cancel();
       return { ok: false, reason: `status_${response.status}` };
     }
-    const text = await readCapped(response, MAX_JWKS_BYTES);
+    const text = await readCappedText(response, MAX_JWKS_BYTES);
     if (text === undefined) return { ok: false, reason: "too_large" };
     let document: unknown;
     try {

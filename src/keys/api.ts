@@ -19,6 +19,7 @@ import { cacheApiMarkers } from "./revocations";
 import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, listKeys, rotateKey, rotateKeys } from "./service";
 import { KeyStore, kvFromBinding } from "./store";
 import { type Checked, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput } from "./validate";
+import { readCapped } from "../body";
 
 /** Largest management request body, in bytes. */
 export const MAX_MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -116,26 +117,8 @@ async function readJson(request: Request, required: boolean): Promise<unknown> {
 }
 
 async function readText(body: ReadableStream<Uint8Array> | null): Promise<string> {
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_MANAGEMENT_BODY_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readCapped(body, MAX_MANAGEMENT_BODY_BYTES);
+  if (!bytes) throw tooLarge();
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
