@@ -29,6 +29,8 @@ export interface Bindings {
   ORIGIN_TIMEOUT_MS?: string;
   /** Largest request body forwarded, in bytes (default 10 MiB). */
   MAX_BODY_BYTES?: string;
+  /** Longest time, in ms, a cached key goes without re-reading its location's revocation marker (default 1000; 0 = every request). */
+  API_KEY_REVOCATION_CHECK_MS?: string;
   /** Secret: HMAC key under which API keys are hashed before they reach KV. */
   API_KEY_PEPPER?: string;
 }
@@ -77,6 +79,8 @@ export interface Config {
     /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
     readonly issuePrefix: "pk_live_" | "pk_test_";
     readonly pepper: string;
+    /** See `API_KEY_REVOCATION_CHECK_MS`. */
+    readonly revocationCheckMs: number;
   };
 }
 
@@ -95,6 +99,13 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   if (value === undefined || value.trim() === "") return fallback;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer`);
+  return n;
+}
+
+function nonNegativeInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number ≥ 0`);
   return n;
 }
 
@@ -165,6 +176,7 @@ export function parseConfig(env: Bindings): Config {
     apiKeys: {
       issuePrefix: issuePrefixFor(environment),
       pepper,
+      revocationCheckMs: nonNegativeInt("API_KEY_REVOCATION_CHECK_MS", env.API_KEY_REVOCATION_CHECK_MS, 1000),
     },
   };
 }

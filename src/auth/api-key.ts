@@ -1,7 +1,8 @@
 /**
  * API key verification at the edge. In order, cheapest first:
  * format and checksum (no I/O) → HMAC → this isolate's caches (verified LRU, unknown LRU) → one KV
- * read on a miss → rotation grace end → this location's revocation marker (Cache API).
+ * read on a miss → rotation grace end → this location's revocation marker (Cache API), read at
+ * most once per `API_KEY_REVOCATION_CHECK_MS` (default 1 s) per key per isolate.
  * A warm key costs no KV read; an unknown key at most one KV read per 30 s per isolate; a key
  * with a bad checksum none at all. KV failing is 503 `key_store_unavailable`, never a pass.
  */
@@ -48,10 +49,15 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
 
   const { record } = verified;
   if (record.expires_at !== undefined && now >= Date.parse(record.expires_at)) throw invalid(EXPIRED);
-  // Checked on every use, cached or not: a delete or rotation made at this location wins over
-  // any copy of the record in this isolate or in KV's edge cache.
-  const notAfter = await revokedAfter(hash);
-  if (notAfter !== undefined && now >= notAfter) {
+  // A delete or rotation made at this location wins over any copy of the record in this isolate
+  // or in KV's edge cache. Reading the marker is I/O, so a busy key reads it at most once per
+  // check interval: another isolate's delete takes effect here within that interval (0 = every
+  // request). The isolate that served the delete forgot the key at once.
+  if (now - verified.markerCheckedAt >= deps.config.apiKeys.revocationCheckMs) {
+    verified.notAfter = await revokedAfter(hash);
+    verified.markerCheckedAt = now;
+  }
+  if (verified.notAfter !== undefined && now >= verified.notAfter) {
     forgetKey(hash);
     keyCaches.unknown.set(hash, true, now);
     throw invalid(UNKNOWN);
@@ -65,6 +71,8 @@ function toVerified(record: KeyRecord): VerifiedKey {
   return {
     record,
     principal: { orgId: record.org_id, subject: record.id, method: "api_key", scopes: expandScopes(record.scopes) },
+    markerCheckedAt: Number.NEGATIVE_INFINITY,
+    notAfter: undefined,
   };
 }
 

@@ -54,6 +54,10 @@ export class TtlLru<K, V> {
 export interface VerifiedKey {
   readonly record: KeyRecord;
   readonly principal: Principal;
+  /** When this isolate last read the location's revocation marker for this key (epoch ms). */
+  markerCheckedAt: number;
+  /** What that marker said: the key stops working at this time (epoch ms), if it does. */
+  notAfter: number | undefined;
 }
 
 /** How long a verified record is trusted in this isolate without reading KV again. */

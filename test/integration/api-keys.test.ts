@@ -118,20 +118,35 @@ describe("revocation", () => {
     await expectInvalidKey(await gw("/v1/chat/agents", withKey(key)), /deleted or rotated/);
   });
 
-  it("a key deleted by another isolate of this location is refused here at once, though cached, with no KV read", async () => {
+  it("a key deleted by another isolate of this location is refused here within the 1 s check interval, though cached, with no KV read", async () => {
     const { key, id } = await seedKey("org_marker");
     const { kv, counts } = countingKv();
     const bindings = bindingsWith(kv);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const checkedAt = Date.now();
     expect((await callGateway(bindings, "/v1/chat/agents", withKey(key))).status).toBe(200);
     // The other isolate's delete: KV entries removed and a marker left in the location's cache;
-    // this isolate's positive cache still holds the record.
+    // this isolate's positive cache still holds the record, and read the marker a moment ago.
     const stored = (await store().findById(id))!;
     await store().remove(stored);
     await cacheApiMarkers.mark(stored.hash, Date.now(), Date.now());
     expect(keyCaches.verified.get(stored.hash)).toBeDefined();
     const reads = kvReads(counts);
+    vi.setSystemTime(checkedAt + 999);
+    expect((await callGateway(bindings, "/v1/chat/agents", withKey(key))).status).toBe(200);
+    vi.setSystemTime(checkedAt + 1000);
     await expectInvalidKey(await callGateway(bindings, "/v1/chat/agents", withKey(key)));
     expect(kvReads(counts)).toBe(reads);
+  });
+
+  it("with API_KEY_REVOCATION_CHECK_MS=0, another isolate's delete is refused on the very next request", async () => {
+    const { key, id } = await seedKey("org_marker0");
+    const bindings = { ...bindingsWith(env.API_KEYS), API_KEY_REVOCATION_CHECK_MS: "0" };
+    expect((await callGateway(bindings, "/v1/chat/agents", withKey(key))).status).toBe(200);
+    const stored = (await store().findById(id))!;
+    await store().remove(stored);
+    await cacheApiMarkers.mark(stored.hash, Date.now(), Date.now());
+    await expectInvalidKey(await callGateway(bindings, "/v1/chat/agents", withKey(key)));
   });
 
   it("without a marker (a delete at another location), a cached copy lasts at most the 60 s TTL: the documented bound", async () => {
