@@ -38,7 +38,7 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
   let verified = keyCaches.verified.get(hash, now);
   if (!verified) {
     if (keyCaches.unknown.get(hash, now)) throw invalid(UNKNOWN);
-    const record = await new KeyStore(kvFromBinding(deps.env.API_KEYS)).findByHash(hash);
+    const record = await findRecord(hash, deps);
     if (!record) {
       keyCaches.unknown.set(hash, true, now);
       throw invalid(UNKNOWN);
@@ -66,6 +66,25 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
   recordUse(record, deps, now);
   return verified.principal;
 }
+
+// KV lookups in flight, by hash: concurrent requests with the same uncached key share one read,
+// so a burst of one unknown key costs one KV read, not one per request. Entries live only while
+// the read is pending, so the map is bounded by the isolate's concurrent requests.
+const lookups = new Map<string, Promise<KeyRecord | null>>();
+
+function findRecord(hash: string, deps: VerifierDeps): Promise<KeyRecord | null> {
+  let pending = lookups.get(hash);
+  if (!pending) {
+    pending = new KeyStore(kvFromBinding(deps.env.API_KEYS)).findByHash(hash).finally(() => lookups.delete(hash));
+    lookups.set(hash, pending);
+    // Keep the starting request's context alive until the read settles, so requests that share
+    // it are never left waiting on I/O cancelled with a request that finished or went away.
+    deps.ctx.waitUntil(pending.then(noop, noop));
+  }
+  return pending;
+}
+
+const noop = () => undefined;
 
 function toVerified(record: KeyRecord): VerifiedKey {
   return {

@@ -267,3 +267,19 @@ describe("last_used_at", () => {
     expect(counts.get).toBe(1);
   });
 });
+
+describe("concurrent lookups", () => {
+  it("a burst of requests with one uncached key shares one KV read", async () => {
+    const { kv, counts } = countingKv();
+    const bindings = bindingsWith(kv);
+    const unknown = generateKey("pk_test_");
+    const results = await Promise.all(Array.from({ length: 10 }, () => callGateway(bindings, "/v1/chat/agents", withKey(unknown))));
+    for (const res of results) await expectInvalidKey(res);
+    expect(counts.get + counts.getWithMetadata).toBe(1);
+
+    const { key } = await seedKey("org_burst");
+    const ok = await Promise.all(Array.from({ length: 10 }, () => callGateway(bindings, "/v1/chat/agents", withKey(key))));
+    expect(ok.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(counts.get + counts.getWithMetadata).toBe(2);
+  });
+});
