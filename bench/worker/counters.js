@@ -1,0 +1,53 @@
+// Bench-only instrumentation, evaluated before the gateway bundle (see counting-entry.js) so that
+// even a `fetch` captured at the gateway's module scope goes through the counting wrapper.
+// Never part of the production bundle: `npm run bench` loads it next to the unmodified
+// `wrangler deploy --dry-run` output.
+
+const zero = () => ({ kvReads: 0, kvReadCalls: 0, kvLists: 0, kvWrites: 0, outboundFetches: 0, jwksFetches: 0 });
+
+/** Counts since the last reset, and since the isolate started (`totals`). */
+export const counts = {
+  ...zero(),
+  totals: zero(),
+  /** Distinct `env` objects seen: more than one would defeat per-env memoisation. */
+  envObjects: 0,
+};
+
+/** Zero the since-reset counters (not the totals). */
+export function resetCounts() {
+  Object.assign(counts, zero());
+}
+
+function count(name, n = 1) {
+  counts[name] += n;
+  counts.totals[name] += n;
+}
+
+const realFetch = globalThis.fetch;
+globalThis.fetch = function countingFetch(input, init) {
+  count("outboundFetches");
+  const url = input instanceof Request ? input.url : String(input);
+  if (url.endsWith("/jwks.json")) count("jwksFetches");
+  return realFetch(input, init);
+};
+
+const KV_READS = new Set(["get", "getWithMetadata"]);
+const KV_WRITES = new Set(["put", "delete"]);
+
+/** A KV namespace that counts its calls (a bulk `get([...])` is one call and one read per key). */
+export function countingKv(kv) {
+  return new Proxy(kv, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return function countedKvCall(...args) {
+        if (KV_READS.has(property)) {
+          count("kvReadCalls");
+          count("kvReads", Array.isArray(args[0]) ? args[0].length : 1);
+        } else if (property === "list") count("kvLists");
+        else if (KV_WRITES.has(property)) count("kvWrites");
+        return value.apply(target, args);
+      };
+    },
+  });
+}
