@@ -1,19 +1,23 @@
 /**
  * The Agntix gateway. A request's path through the code, in order:
- * request id → error rendering → size limits → CORS (preflights end here) → /healthz →
- * path check and route match → authenticate → authorise (route scope) → key API or forward.
+ * request id → error rendering → CORS (browser requests only; preflights end here) → /healthz →
+ * the gate (config, size limits, path check and route match, authenticate, authorise, body limit)
+ * → key API or forward.
+ *
+ * The gate is one middleware calling plain functions in that order: each Hono middleware hop and
+ * each touch of `c.res` costs measurable CPU on the hot path (docs/performance.md).
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
-import { type AppEnv, getConfig } from "./env";
+import { type AppEnv, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
 import { forward } from "./proxy/forward";
-import { hasCaseVariantRoute, matchRoute, requiredScopes } from "./routes";
+import { hasCaseVariantRoute, matchRoute, requiredScopes, type Route } from "./routes";
 
 const app = new Hono<AppEnv>();
 
@@ -32,61 +36,40 @@ app.onError((error, c) => {
 
 app.notFound((c) => problemResponse(new GatewayError("not_found", { detail: "No route matches this path." }), c.get("requestId")));
 
-// Size limits and configuration, before anything reads the request.
-app.use(async function limits(c, next) {
+// CORS for first-party browser apps: preflights are answered here, before authentication. A
+// request without `Origin` is not a browser's cross-origin request and needs no CORS headers.
+const corsForAllowedOrigins = cors({
+  origin: (origin, c) => (getConfig(c.env).cors.allowedOrigins.has(origin) ? origin : null),
+  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+  allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "last-event-id"],
+  exposeHeaders: ["x-request-id", "www-authenticate"],
+  maxAge: 600,
+});
+app.use(function corsForBrowsers(c, next) {
+  return c.req.raw.headers.has("origin") ? corsForAllowedOrigins(c, next) : next();
+});
+
+// Healthy means configured: a deployment whose config does not parse answers 503 here too.
+app.get("/healthz", (c) => {
+  getConfig(c.env);
+  return c.json({ status: "ok" }, 200, { "cache-control": "no-store" });
+});
+
+app.use(async function gate(c, next) {
   const config = getConfig(c.env);
   c.set("config", config);
-  const url = new URL(c.req.url);
-  if (url.pathname.length + url.search.length > config.limits.maxUrlBytes) {
-    throw new GatewayError("uri_too_long", { detail: `The request target exceeds ${config.limits.maxUrlBytes} bytes.` });
-  }
-  let headerBytes = 0;
-  for (const [name, value] of c.req.raw.headers) headerBytes += name.length + value.length + 4;
-  if (headerBytes > config.limits.maxHeaderBytes) {
-    throw new GatewayError("headers_too_large", { detail: `Request headers exceed ${config.limits.maxHeaderBytes} bytes.` });
-  }
-  await next();
-});
-
-// CORS for first-party browser apps: preflights are answered here, before authentication.
-app.use(
-  cors({
-    origin: (origin, c) => (c.var.config.cors.allowedOrigins.has(origin) ? origin : null),
-    allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-    allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "last-event-id"],
-    exposeHeaders: ["x-request-id", "www-authenticate"],
-    maxAge: 600,
-  }),
-);
-
-app.get("/healthz", (c) => c.json({ status: "ok" }, 200, { "cache-control": "no-store" }));
-
-// Route on the path exactly as it will be forwarded; refuse any path an origin could read otherwise.
-app.use(async function route(c, next) {
-  const pathname = new URL(c.req.url).pathname;
-  const checked = checkPath(pathname);
-  if (!checked.ok) throw new GatewayError("invalid_path", { detail: checked.reason });
-  if (hasCaseVariantRoute(checked.path)) {
-    throw new GatewayError("invalid_path", { detail: "Paths are case-sensitive; use the documented lower-case path." });
-  }
-  const route = matchRoute(checked.path);
-  if (!route) throw new GatewayError("not_found", { detail: "No route matches this path." });
+  const request = c.req.raw;
+  const url = new URL(request.url);
+  checkSizes(url, request.headers, config);
+  const route = routeFor(url.pathname);
   c.set("route", route);
-  await next();
-});
-
-app.use(authenticate);
-
-app.use(async function authorise(c, next) {
-  requireScopes(c.var.principal, requiredScopes(c.var.route, c.req.method));
-  await next();
-});
-
-// Bodies are read only after authentication. A declared Content-Length over the limit is refused
-// up front and the body streams through; a body without one is read up to the limit first, so an
-// origin never receives a body cut short as if it were whole.
-app.use(async function limitBody(c, next) {
-  return bodyLimitFor(c.var.config.limits.maxBodyBytes)(c, next);
+  const principal = await authenticate(request.headers, { env: c.env, config, ctx: c.executionCtx });
+  c.set("principal", principal);
+  requireScopes(principal, requiredScopes(route, request.method));
+  // Bodies are read only now that the caller is known. A declared Content-Length over the limit
+  // is refused at once and the body streams through; a body without one is read up to the limit
+  // first, so an origin never receives a body cut short as if it were whole.
+  return bodyLimitFor(config.limits.maxBodyBytes)(c, next);
 });
 
 app.route("/v1/chat/api-keys", keysApi);
@@ -95,14 +78,37 @@ app.all("*", async (c) => {
   const route = c.var.route;
   // Paths under the key API that its router does not know end here, never at an origin.
   if (route.target.kind !== "origin") throw new GatewayError("not_found", { detail: "No route matches this path." });
-  const config = c.var.config;
   return forward(c.req.raw, {
     origin: c.env[route.target.binding],
     principal: c.var.principal,
     requestId: c.var.requestId,
-    timeoutMs: config.limits.originTimeoutMs,
+    timeoutMs: c.var.config.limits.originTimeoutMs,
   });
 });
+
+/** 414 for a request target over the limit, 431 for headers over it. */
+function checkSizes(url: URL, headers: Headers, config: Config): void {
+  if (url.pathname.length + url.search.length > config.limits.maxUrlBytes) {
+    throw new GatewayError("uri_too_long", { detail: `The request target exceeds ${config.limits.maxUrlBytes} bytes.` });
+  }
+  let headerBytes = 0;
+  for (const [name, value] of headers) headerBytes += name.length + value.length + 4;
+  if (headerBytes > config.limits.maxHeaderBytes) {
+    throw new GatewayError("headers_too_large", { detail: `Request headers exceed ${config.limits.maxHeaderBytes} bytes.` });
+  }
+}
+
+/** The route for a raw pathname, routed on exactly the path that will be forwarded (400 or 404 otherwise). */
+function routeFor(pathname: string): Route {
+  const checked = checkPath(pathname);
+  if (!checked.ok) throw new GatewayError("invalid_path", { detail: checked.reason });
+  if (hasCaseVariantRoute(checked.path)) {
+    throw new GatewayError("invalid_path", { detail: "Paths are case-sensitive; use the documented lower-case path." });
+  }
+  const route = matchRoute(checked.path);
+  if (!route) throw new GatewayError("not_found", { detail: "No route matches this path." });
+  return route;
+}
 
 const bodyLimits = new Map<number, MiddlewareHandler<AppEnv>>();
 function bodyLimitFor(maxSize: number): MiddlewareHandler<AppEnv> {

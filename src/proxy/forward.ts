@@ -40,7 +40,7 @@ export interface ForwardOptions {
  * Send the caller's request to the origin through its service binding, streaming both ways
  * (the body size limit is enforced before, in `src/index.ts`).
  * Waits at most `timeoutMs` for the response headers (504); a binding that throws is 502. The
- * origin's response, its errors included, is returned as it came.
+ * origin's response, its errors included, is returned as it came, with `x-request-id` added.
  */
 export async function forward(request: Request, options: ForwardOptions): Promise<Response> {
   const abort = new AbortController();
@@ -60,7 +60,11 @@ export async function forward(request: Request, options: ForwardOptions): Promis
     }, options.timeoutMs);
   });
   try {
-    return await Promise.race([options.origin.fetch(upstream), timedOut]);
+    const response = await Promise.race([options.origin.fetch(upstream), timedOut]);
+    // The origin's response as it came (status, headers, body stream, WebSocket), plus the id.
+    const out = new Response(response.body, response);
+    out.headers.set("x-request-id", options.requestId);
+    return out;
   } catch (cause) {
     if (cause instanceof GatewayError) throw cause;
     // The origin's message may carry internals: log its kind, never echo it.
