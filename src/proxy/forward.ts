@@ -43,33 +43,27 @@ export interface ForwardOptions {
  * origin's response, its errors included, is returned as it came, with `x-request-id` added.
  */
 export async function forward(request: Request, options: ForwardOptions): Promise<Response> {
+  // Aborted only while waiting for the response headers: once they came, a long stream (SSE,
+  // WebSocket) runs for as long as the origin and the caller keep it open.
   const abort = new AbortController();
-  const upstream = new Request(request.url, {
-    method: request.method,
-    headers: upstreamHeaders(request.headers, options.principal, options.requestId),
-    body: request.body,
-    redirect: "manual",
-    signal: abort.signal,
-  });
-
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      reject(new GatewayError("origin_timeout", { detail: "The upstream service did not respond in time." }));
-    }, options.timeoutMs);
-  });
+  const timer = setTimeout(() => abort.abort(), options.timeoutMs);
   try {
-    const response = await Promise.race([options.origin.fetch(upstream), timedOut]);
+    const response = await options.origin.fetch(request.url, {
+      method: request.method,
+      headers: upstreamHeaders(request.headers, options.principal, options.requestId),
+      body: request.body,
+      redirect: "manual",
+      signal: abort.signal,
+    });
     // The origin's response as it came (status, headers, body stream, WebSocket), plus the id.
     const out = new Response(response.body, response);
     out.headers.set("x-request-id", options.requestId);
     return out;
   } catch (cause) {
-    if (cause instanceof GatewayError) throw cause;
+    if (abort.signal.aborted) throw new GatewayError("origin_timeout", { detail: "The upstream service did not respond in time." });
     // The origin's message may carry internals: log its kind, never echo it.
     throw new GatewayError("origin_error", { detail: "The upstream service failed to respond.", cause });
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(timer);
   }
 }

@@ -92,6 +92,13 @@ describe("forward", () => {
     expect(lastAt - firstAt).toBeGreaterThanOrEqual(600);
   });
 
+  it("times out only the wait for headers: a stream longer than the timeout runs to its end", async () => {
+    const res = await forward(new Request("https://api.agntix.test/v1/chat/events?count=4&interval_ms=150"), options({ timeoutMs: 200 }));
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('"n":4');
+  });
+
   it("passes a WebSocket upgrade through and echoes", async () => {
     const res = await forward(new Request("https://api.agntix.test/v1/chat/ws", { headers: { upgrade: "websocket" } }), options());
     expect(res.status).toBe(101);
