@@ -3,7 +3,6 @@
  * Every code here is documented in docs/errors.md (a test keeps the two in step).
  */
 export const ERRORS = {
-  bad_request: { status: 400, title: "Bad request" },
   invalid_path: { status: 400, title: "Invalid path" },
   invalid_json: { status: 400, title: "Request body is not valid JSON" },
   validation_failed: { status: 400, title: "Validation failed" },

@@ -72,6 +72,15 @@ app.use(async function gate(c, next) {
   return bodyLimitFor(config.limits.maxBodyBytes)(c, next);
 });
 
+// Hono's router matches on the decoded path; the gate matched on the raw one. They agree for every
+// path the gate lets through, and this guard keeps it so: the key API runs only for requests
+// whose checked route is the key API, whatever the router thinks.
+const keysApiGuard: MiddlewareHandler<AppEnv> = function keysApiGuard(c, next) {
+  if (c.var.route.target.kind !== "gateway") throw new GatewayError("not_found", { detail: "No route matches this path." });
+  return next();
+};
+app.use("/v1/chat/api-keys", keysApiGuard);
+app.use("/v1/chat/api-keys/*", keysApiGuard);
 app.route("/v1/chat/api-keys", keysApi);
 
 app.all("*", async (c) => {

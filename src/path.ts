@@ -10,10 +10,19 @@ export type PathCheck = { ok: true; path: string } | { ok: false; reason: string
 // `/`), `;` (path parameters that some servers strip before routing) and control characters.
 const FORBIDDEN = /[\\;\x00-\x1f\x7f]/;
 
+// An escape of an unreserved character: %30-%39, %41-%5A, %61-%7A, %2D, %2E, %5F, %7E.
+const UNRESERVED_ESCAPE = /%(3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2d|2e|5f|7e)/i;
+
 /** Check a request's raw pathname; `ok` carries the path to route on and forward. */
 export function checkPath(rawPath: string): PathCheck {
   if (!rawPath.startsWith("/")) return { ok: false, reason: "The path must start with '/'." };
   if (/%(2f|5c)/i.test(rawPath)) return { ok: false, reason: "Encoded slashes are not allowed in the path." };
+  // RFC 3986 §2.3: unreserved characters are never percent-encoded by a well-behaved client, and
+  // routers (Hono's included) and origins decode them: `/v1/chat/api%2Dkeys` or `%61gents` would be
+  // checked as one route and served as another.
+  if (UNRESERVED_ESCAPE.test(rawPath)) {
+    return { ok: false, reason: "Percent-encoded letters, digits or '-._~' are not allowed in the path." };
+  }
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath);

@@ -145,6 +145,28 @@ describe("what the origin receives", () => {
   });
 });
 
+describe("encoded paths cannot reach a route other than the one checked", () => {
+  it.each([
+    ["GET", "/v1/chat/api%2Dkeys"],
+    ["GET", "/v1/chat/api%2dkeys"],
+    ["DELETE", "/v1/chat/api%2Dkeys/key_anything"],
+    ["POST", "/v1/chat/%61gents"],
+    ["GET", "/v1/chat/%41gents"],
+    ["GET", "/v%31/voice/calls"],
+  ])("%s %s with a chat-only key → 400 invalid_path", async (method, path) => {
+    await expectProblem(await gw(path, { method, ...apiKey("chatWrite") }), 400, "invalid_path");
+  });
+
+  it("a chat-only key can neither list nor delete the organisation's keys by any spelling", async () => {
+    const admin = await seedKey("org_e2e", ["*"], "admin to keep");
+    for (const path of ["/v1/chat/api-keys", `/v1/chat/api-keys/${admin.id}`]) {
+      await expectProblem(await gw(path, apiKey("chatWrite")), 403, "insufficient_scope");
+      await expectProblem(await gw(path, { method: "DELETE", ...apiKey("chatWrite") }), 403, "insufficient_scope");
+    }
+    expect((await gw("/v1/chat/agents", { headers: { "x-api-key": admin.key } })).status).toBe(200);
+  });
+});
+
 describe("streaming and origin failures through the gateway", () => {
   it("delivers the first Server-Sent Event well before the last is sent", async () => {
     const started = Date.now();

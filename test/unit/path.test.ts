@@ -7,6 +7,8 @@ describe("checkPath", () => {
     ["/v1/chat/agents/", "/v1/chat/agents/"],
     ["/v1/chat/agents/agent_123", "/v1/chat/agents/agent_123"],
     ["/v1/chat/messages/hello%20world", "/v1/chat/messages/hello%20world"],
+    ["/v1/chat/messages/caf%C3%A9", "/v1/chat/messages/caf%C3%A9"],
+    ["/v1/chat/messages/a%40b%3Fc%23d", "/v1/chat/messages/a%40b%3Fc%23d"],
     ["/v1/voice/calls/a.b", "/v1/voice/calls/a.b"],
     ["/v1/voice/calls/...", "/v1/voice/calls/..."],
     ["/", "/"],
@@ -36,6 +38,13 @@ describe("checkPath", () => {
     ["malformed escape", "/v1/chat/%zz"],
     ["truncated escape", "/v1/chat/%e2%82"],
     ["relative", "v1/chat"],
+    ["encoded hyphen (api%2Dkeys)", "/v1/chat/api%2Dkeys"],
+    ["encoded lower-case letter", "/v1/chat/%61gents"],
+    ["encoded upper-case letter", "/v1/chat/%41gents"],
+    ["encoded digit", "/v%31/chat"],
+    ["encoded underscore", "/v1/chat/agents/agent%5F1"],
+    ["encoded tilde", "/v1/chat/%7Euser"],
+    ["encoded dot inside a segment", "/v1/chat/a%2Eb"],
   ])("refuses a %s", (_name, raw) => {
     const result = checkPath(raw);
     expect(result.ok).toBe(false);
