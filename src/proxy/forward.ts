@@ -9,22 +9,34 @@ const CREDENTIAL_HEADERS = ["x-api-key", "authorization", "cookie"];
 /** Prefix of the identity headers only the gateway may set. */
 const IDENTITY_PREFIX = "x-agntix-";
 
+/** Caller headers never forwarded as sent: hop-by-hop, credentials, and the id the gateway sets. */
+const DROPPED = new Set([...HOP_BY_HOP, ...CREDENTIAL_HEADERS, "x-request-id"]);
+
+// The scopes header of a principal, built once: verifiers hand out the same principal object for
+// every request of a cached key or token.
+const scopesHeaders = new WeakMap<Principal, string>();
+
 /** Headers for the origin: the caller's, cleaned, plus the identity the gateway vouches for. */
 export function upstreamHeaders(incoming: Headers, principal: Principal, requestId: string): Headers {
-  const headers = new Headers(incoming);
-  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
-  const named = (incoming.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase());
-  for (const name of [...HOP_BY_HOP, ...CREDENTIAL_HEADERS, ...named]) {
-    if (name && name !== "upgrade") headers.delete(name);
+  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1); Upgrade stays for WebSockets.
+  const connection = incoming.get("connection");
+  const named = connection ? new Set(connection.split(",").map((h) => h.trim().toLowerCase())) : undefined;
+  const headers = new Headers();
+  // One pass over the caller's headers (names come lower-cased) instead of copy-then-delete.
+  for (const [name, value] of incoming) {
+    if (DROPPED.has(name) || name.startsWith(IDENTITY_PREFIX)) continue;
+    if (name === "upgrade" ? value.toLowerCase() !== "websocket" : named?.has(name)) continue;
+    headers.append(name, value);
   }
-  if (headers.has("upgrade") && headers.get("upgrade")!.toLowerCase() !== "websocket") headers.delete("upgrade");
-  for (const name of [...headers.keys()]) {
-    if (name.startsWith(IDENTITY_PREFIX)) headers.delete(name);
+  let scopes = scopesHeaders.get(principal);
+  if (scopes === undefined) {
+    scopes = sortScopes(principal.scopes).join(" ");
+    scopesHeaders.set(principal, scopes);
   }
   headers.set("x-agntix-org-id", principal.orgId);
   headers.set("x-agntix-auth-method", principal.method);
   headers.set("x-agntix-principal-id", principal.subject);
-  headers.set("x-agntix-scopes", sortScopes(principal.scopes).join(" "));
+  headers.set("x-agntix-scopes", scopes);
   headers.set("x-request-id", requestId);
   return headers;
 }
