@@ -125,7 +125,8 @@ export function checkSessionClaims(
   if (nbf > now + skew || iat > now + skew) return fail(DETAIL.notYetValid);
 
   const azp = payload["azp"];
-  if (azp === undefined || azp === "") {
+  // Only an absent `azp` is "missing"; an empty one is a party, and not a listed one.
+  if (azp === undefined) {
     if (!policy.allowMissingAzp) return fail(DETAIL.noAzp);
   } else if (typeof azp !== "string" || !policy.authorizedParties.has(azp)) {
     return fail(DETAIL.azp);

@@ -223,8 +223,10 @@ export class KeyStore {
   async expire(stored: StoredKey, expiresAt: string): Promise<StoredKey> {
     const updated: StoredKey = { ...stored, expires_at: expiresAt };
     const expiration = kvExpiration(updated);
-    await this.#writeManaged(updated);
+    // The hash entry first: if a later write fails, the key still ends on time and merely stays
+    // listed until it does; the other order could leave a working key with no record to delete.
     await io(() => this.kv.put(hashKey(stored.hash), JSON.stringify(recordOf(updated)), withExpiration(expiration)));
+    await this.#writeManaged(updated);
     return updated;
   }
 

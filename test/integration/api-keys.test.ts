@@ -7,7 +7,7 @@ import { keyCaches, resetKeyCaches } from "../../src/keys/cache";
 import { generateKey, keyChecksum } from "../../src/keys/format";
 import { hashKey } from "../../src/keys/hash";
 import { cacheApiMarkers } from "../../src/keys/revocations";
-import { rotateKey } from "../../src/keys/service";
+import { deleteKey, rotateKey } from "../../src/keys/service";
 import { KeyStore, kvFromBinding } from "../../src/keys/store";
 import { bindingsWith, callGateway, countingKv, expectProblem, jsonInit, kvReads, operator, seedKey, serviceDeps } from "../helpers/keys";
 
@@ -281,5 +281,24 @@ describe("concurrent lookups", () => {
     const ok = await Promise.all(Array.from({ length: 10 }, () => callGateway(bindings, "/v1/chat/agents", withKey(key))));
     expect(ok.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(counts.get + counts.getWithMetadata).toBe(2);
+  });
+});
+
+describe("a rotation that cannot retire the old key", () => {
+  it("answers old_key_expires_at: null and leaves the old key whole, so it can still be deleted", async () => {
+    const { key, id } = await seedKey("org_retire");
+    const stored = (await store().findById(id))!;
+    // KV that refuses only the write that would give the old key's hash entry an end.
+    const failing = {
+      ...Object.fromEntries(["get", "getWithMetadata", "list", "delete"].map((m) => [m, (env.API_KEYS as unknown as Record<string, Function>)[m]!.bind(env.API_KEYS)])),
+      put: (name: string, ...rest: unknown[]) =>
+        name === `h:${stored.hash}` ? Promise.reject(new Error("429 (test)")) : (env.API_KEYS.put as Function).call(env.API_KEYS, name, ...rest),
+    } as unknown as KVNamespace;
+    const rotated = await rotateKey(serviceDeps(failing), operator("org_retire"), id, 3600);
+    expect(rotated.old_key_expires_at).toBeNull();
+    expect((await store().findById(id))!.expires_at).toBeUndefined();
+    expect((await gw("/v1/chat/agents", withKey(key))).status).toBe(200);
+    await deleteKey(serviceDeps(), "org_retire", id);
+    await expectInvalidKey(await gw("/v1/chat/agents", withKey(key)));
   });
 });

@@ -219,7 +219,7 @@ describe("checkSessionClaims", () => {
     { name: "nbf beyond the skew", claims: { nbf: now + 6 }, detail: DETAIL.notYetValid },
     { name: "iat beyond the skew", claims: { iat: now + 6 }, detail: DETAIL.notYetValid },
     { name: "no azp", claims: { azp: undefined }, detail: DETAIL.noAzp },
-    { name: "empty azp", claims: { azp: "" }, detail: DETAIL.noAzp },
+    { name: "empty azp", claims: { azp: "" }, detail: DETAIL.azp },
     { name: "azp not listed", claims: { azp: "https://evil.example.com" }, detail: DETAIL.azp },
     { name: "azp not a string", claims: { azp: ["https://app.example.com"] }, detail: DETAIL.azp },
     { name: "no sub", claims: { sub: undefined }, detail: DETAIL.subject },
@@ -269,7 +269,8 @@ describe("checkSessionClaims", () => {
     const { azp: _azp, ...claims } = v2;
     expect(checkSessionClaims(header, claims, policy, now).ok).toBe(false);
     expect(checkSessionClaims(header, claims, { ...policy, allowMissingAzp: true }, now).ok).toBe(true);
-    // The opt-in never admits an unlisted party.
+    // The opt-in never admits an unlisted party, an empty one included.
+    expect(checkSessionClaims(header, { ...v2, azp: "" }, { ...policy, allowMissingAzp: true }, now).ok).toBe(false);
     expect(checkSessionClaims(header, { ...v2, azp: "https://evil.example.com" }, { ...policy, allowMissingAzp: true }, now)).toEqual({
       ok: false,
       code: "invalid_token",
