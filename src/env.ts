@@ -1,5 +1,4 @@
 import type { Principal } from "./auth/principal";
-import { isDevelopmentPublicKey } from "./auth/session-token";
 import { GatewayError } from "./errors";
 import { issuePrefixFor } from "./keys/format";
 import type { Route } from "./routes";
@@ -24,6 +23,16 @@ export interface Bindings {
   CLERK_JWT_ALGORITHMS?: string;
   /** Oldest JWKS keys used while the IdP cannot be reached, in seconds (default 3600). */
   CLERK_JWKS_MAX_STALENESS_SECONDS?: string;
+  /** `false` refuses every JWT-template token (a token with `aud`); default `true`. */
+  CLERK_TEMPLATE_TOKENS?: string;
+  /** Comma-separated `aud` values accepted on JWT-template tokens (default `agntix`). */
+  CLERK_TEMPLATE_AUDIENCES?: string;
+  /** Longest accepted template-token lifetime (`exp − iat`), in seconds (default 600). */
+  CLERK_TEMPLATE_MAX_LIFETIME_SECONDS?: string;
+  /** Secret: a JWT template's custom HMAC signing key; unset means HMAC tokens are refused. */
+  CLERK_TEMPLATE_SIGNING_KEY?: string;
+  /** The one algorithm that key signs with: `HS256` (default), `HS384` or `HS512`. */
+  CLERK_TEMPLATE_SIGNING_ALGORITHM?: string;
   CORS_ALLOWED_ORIGINS?: string;
   /** Milliseconds to wait for the origin's response headers (default 30000). */
   ORIGIN_TIMEOUT_MS?: string;
@@ -74,6 +83,16 @@ export interface Config {
     readonly jwtKey: string | undefined;
     /** Cached JWKS keys older than this are never used (docs/session-tokens.md). */
     readonly jwksMaxStalenessSeconds: number;
+    /** JWT-template tokens: told apart from session tokens by their `aud` (docs/session-tokens.md). */
+    readonly templates: {
+      readonly enabled: boolean;
+      /** Accepted `aud` values. */
+      readonly audiences: readonly string[];
+      /** Longest accepted `exp − iat`, in seconds. */
+      readonly maxLifetimeSeconds: number;
+      /** A template's custom HMAC key, with the one algorithm pinned to it; never a JWKS key. */
+      readonly signingKey: { readonly alg: "HS256" | "HS384" | "HS512"; readonly secret: Uint8Array } | undefined;
+    };
   };
   readonly apiKeys: {
     /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
@@ -83,6 +102,27 @@ export interface Config {
     readonly revocationCheckMs: number;
   };
 }
+
+/**
+ * SPKI (base64 body) of the committed development key pair in `examples/dev-keys/`: its private
+ * key is public, so staging and production refuse it as `CLERK_JWT_KEY`.
+ */
+export const DEVELOPMENT_PUBLIC_KEY_SPKI =
+  "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoT4ftiaWF4JyCVPSAx25" +
+  "wVqz8ULnzu1di7Rizpn9gsNEQDWmNRUqCEl/da1sq5cjavemJeGXqyhzC868XRxH" +
+  "lm6dTg6PWfP+sppONUEtaTaBzs5KPjupYi7xvK/bnauYBWaleshkw2klWstp3zp8" +
+  "s3li4TyBoM3A2wT0vjxn83flP2/8SaWaFNnDoCZ7sKQuB91KtSn9LJNJ757SGq+O" +
+  "a59qSQtVlH8e6vk4W/3fsJ2ny4l80zcfi8P1rRgS7Wgd5OJyBjGKd/39mbfWqT6m" +
+  "ei+OSpiv8VzYGLOd0n5U2uZJGxeXtBQVDBnVx2KJ3B8ehbAE/LAFrHMfOwmsJMr7" +
+  "6QIDAQAB";
+
+/** True when a PEM public key is the committed development key. */
+export function isDevelopmentPublicKey(pem: string): boolean {
+  return pem.replace(/-----(BEGIN|END) PUBLIC KEY-----|\s/g, "") === DEVELOPMENT_PUBLIC_KEY_SPKI;
+}
+
+/** Shortest custom template signing key, in bytes: RFC 7518 §3.2 wants at least the hash size. */
+const MIN_HMAC_KEY_BYTES: Readonly<Record<"HS256" | "HS384" | "HS512", number>> = { HS256: 32, HS384: 48, HS512: 64 };
 
 /** Thrown when the bindings do not make a valid configuration; the message names the setting. */
 export class ConfigError extends Error {
@@ -152,6 +192,8 @@ export function parseConfig(env: Bindings): Config {
     throw new ConfigError("CLERK_JWT_KEY is the development key; staging and production need the instance's own key");
   }
 
+  const templates = parseTemplates(env);
+
   const pepper = env.API_KEY_PEPPER ?? "";
   if (pepper.length < 32) throw new ConfigError("API_KEY_PEPPER must be set to at least 32 characters");
 
@@ -172,6 +214,7 @@ export function parseConfig(env: Bindings): Config {
       algorithms: algorithms.length ? algorithms : ["RS256"],
       jwtKey,
       jwksMaxStalenessSeconds: positiveInt("CLERK_JWKS_MAX_STALENESS_SECONDS", env.CLERK_JWKS_MAX_STALENESS_SECONDS, 3600),
+      templates,
     },
     apiKeys: {
       issuePrefix: issuePrefixFor(environment),
@@ -179,6 +222,31 @@ export function parseConfig(env: Bindings): Config {
       revocationCheckMs: nonNegativeInt("API_KEY_REVOCATION_CHECK_MS", env.API_KEY_REVOCATION_CHECK_MS, 1000),
     },
   };
+}
+
+function parseTemplates(env: Bindings): Config["clerk"]["templates"] {
+  const enabled = (env.CLERK_TEMPLATE_TOKENS ?? "").trim();
+  if (!["", "true", "false"].includes(enabled)) throw new ConfigError("CLERK_TEMPLATE_TOKENS must be true or false");
+  const audiences = list(env.CLERK_TEMPLATE_AUDIENCES);
+  const maxLifetimeSeconds = positiveInt("CLERK_TEMPLATE_MAX_LIFETIME_SECONDS", env.CLERK_TEMPLATE_MAX_LIFETIME_SECONDS, 600);
+  const alg = env.CLERK_TEMPLATE_SIGNING_ALGORITHM?.trim() || "HS256";
+  if (alg !== "HS256" && alg !== "HS384" && alg !== "HS512") {
+    throw new ConfigError("CLERK_TEMPLATE_SIGNING_ALGORITHM must be HS256, HS384 or HS512");
+  }
+  const rawKey = env.CLERK_TEMPLATE_SIGNING_KEY ?? "";
+  let signingKey: Config["clerk"]["templates"]["signingKey"];
+  if (rawKey !== "") {
+    // A public key pasted here would let anyone who can read it sign tokens: the classic confusion.
+    if (rawKey.includes("-----BEGIN") || rawKey.trim().startsWith("{")) {
+      throw new ConfigError("CLERK_TEMPLATE_SIGNING_KEY must be the template's HMAC secret, not a PEM or JWK");
+    }
+    const secret = new TextEncoder().encode(rawKey);
+    if (secret.length < MIN_HMAC_KEY_BYTES[alg]) {
+      throw new ConfigError(`CLERK_TEMPLATE_SIGNING_KEY must be at least ${MIN_HMAC_KEY_BYTES[alg]} bytes for ${alg}`);
+    }
+    signingKey = { alg, secret };
+  }
+  return { enabled: enabled !== "false", audiences: audiences.length ? audiences : ["agntix"], maxLifetimeSeconds, signingKey };
 }
 
 // Bindings objects are stable per isolate, so the config is parsed once per isolate.

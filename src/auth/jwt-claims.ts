@@ -1,21 +1,17 @@
 /**
- * Clerk session-token rules as pure functions: the protected header's shape, what makes a token a
- * session token (and not a JWT-template, machine or pending-session token), the time and party
- * checks, and the v1/v2 claims → organisation, role and permissions mapping. No I/O, no clock:
- * callers pass `now`. Every check here runs only after the signature has been verified, except
- * `checkTokenHeader`, whose messages say nothing about the claims.
+ * Clerk token rules as pure functions: the protected header's shape and the key it routes to, the
+ * two kinds of accepted token (session tokens, and JWT-template tokens told apart by `aud`), the
+ * Clerk-specific claim checks, and the v1/v2/template claims → organisation, role and permissions
+ * mapping. No I/O, no clock: callers pass `now`. The standard claims (`iss`, `aud`, `exp`, `nbf`,
+ * presence of the times) are checked by jose's `jwtVerify` options in `session-token.ts`; every
+ * check here runs after that, except `checkTokenHeader` and `tokenKind`, which only route.
  */
 
-/** The protected-header facts verification needs. */
-export interface TokenHeader {
-  readonly alg: string;
-  readonly kid: string;
-}
+/** Where a token's key comes from: the instance's JWKS / PEM (asymmetric, with a kid), or a template's custom HMAC key. */
+export type KeyRoute = { readonly kind: "jwks"; readonly alg: string; readonly kid: string } | { readonly kind: "hmac"; readonly alg: string };
 
-/** What the claims must satisfy, from the config. */
+/** What the Clerk-specific claim checks need from the config. */
 export interface ClaimsPolicy {
-  /** Exact `iss`. */
-  readonly issuer: string;
   /** Origins accepted in `azp`. */
   readonly authorizedParties: ReadonlySet<string>;
   /** Documented opt-in: accept a token with no `azp` at all. */
@@ -24,12 +20,16 @@ export interface ClaimsPolicy {
   readonly clockSkewSeconds: number;
 }
 
-/** A verified session's facts, ready to become a principal. */
-export interface SessionClaims {
+/** Template tokens also have a bounded lifetime. */
+export interface TemplatePolicy extends ClaimsPolicy {
+  /** Longest accepted `exp − iat`, in seconds. */
+  readonly maxLifetimeSeconds: number;
+}
+
+/** A verified token's identity, ready to become a principal. */
+export interface IdentityClaims {
   /** `sub`: the Clerk user id. */
   readonly userId: string;
-  /** `sid`: the Clerk session id. */
-  readonly sessionId: string;
   readonly orgId: string;
   /** The organisation role with its `org:` prefix, e.g. `org:admin`. */
   readonly orgRole: string | undefined;
@@ -37,16 +37,23 @@ export interface SessionClaims {
   readonly orgPermissions: readonly string[];
   /** `exp`, in seconds since the epoch. */
   readonly expiresAt: number;
+}
+
+/** A verified session's facts. */
+export interface SessionClaims extends IdentityClaims {
+  /** `sid`: the Clerk session id. */
+  readonly sessionId: string;
   readonly version: 1 | 2;
 }
 
-/** The outcome of checking a verified token's claims: a session, or the error a caller sees. */
-export type ClaimsResult =
-  | { readonly ok: true; readonly session: SessionClaims }
+/** The outcome of checking a verified token's claims: the identity, or the error a caller sees. */
+export type ClaimsResult<T extends IdentityClaims = SessionClaims> =
+  | { readonly ok: true; readonly session: T }
   | { readonly ok: false; readonly code: "invalid_token" | "no_active_organization"; readonly detail: string };
 
-/** Clerk's `cat` header values (`@clerk/backend` jwtCategories): session tokens and "ignore". */
+/** Clerk's `cat` header values (`@clerk/backend` jwtCategories): session tokens, JWT templates, M2M, and "ignore". */
 export const JWT_CATEGORY_SESSION_TOKEN = "cl_B7d4PD111AAA";
+export const JWT_CATEGORY_JWT_TEMPLATE = "cl_B7d4PD222AAA";
 export const JWT_CATEGORY_IGNORE = "cl_I7d4PD111III";
 
 const USER_ID = /^user_[A-Za-z0-9]{1,64}$/;
@@ -54,15 +61,26 @@ const SESSION_ID = /^sess_[A-Za-z0-9]{1,64}$/;
 const ORG_ID = /^org_[A-Za-z0-9]{1,64}$/;
 const MAX_KID_LENGTH = 256;
 
-const fail = (detail: string): ClaimsResult => ({ ok: false, code: "invalid_token", detail });
+const fail = <T extends IdentityClaims>(detail: string): ClaimsResult<T> => ({ ok: false, code: "invalid_token", detail });
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isNumericDate = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
 
-/** The `detail` of each claim failure: what the caller reads, never the claim's value. */
+/** The `detail` of each failure: what the caller reads, never the claim's value. */
 export const DETAIL = {
+  malformedToken: "The token is malformed.",
   algorithm: "The token's algorithm is not accepted.",
   noKid: "The token has no key id (kid).",
+  hmacNotConfigured:
+    "The token is signed with a shared-secret (HMAC) algorithm; this gateway accepts that only from a JWT template whose custom signing key it has been given, and it has none.",
+  hmacWithKid: "An HMAC-signed template token must not name a key id (kid): key ids belong to the instance's JWKS.",
+  hmacSession: "HMAC-signed tokens are accepted only as JWT-template tokens (with an audience, aud).",
+  signature: "The token's signature is invalid.",
   notSession: "The token is not a Clerk session token.",
+  notTemplate: "The token is not a Clerk JWT-template token.",
+  noAudience: "The token has no audience (aud) and no session id (sid): it is neither a JWT-template token nor a session token.",
+  audience: "The token's audience (aud) is not accepted.",
+  sessionWithAud: "The token is a session token that carries an audience (aud); session tokens must not.",
+  templatesDisabled: "JWT-template tokens (tokens with an audience, aud) are not accepted by this gateway.",
   issuer: "The token was issued by another issuer.",
   times: "The token lacks exp, nbf or iat.",
   expired: "The token has expired.",
@@ -77,18 +95,46 @@ export const DETAIL = {
   noOrg: "The session has no active organization.",
 } as const;
 
+/** The detail of a template token whose lifetime exceeds the configured maximum. */
+export const lifetimeDetail = (maxSeconds: number) => `The token's lifetime (exp - iat) exceeds ${maxSeconds} seconds.`;
+
 /**
- * Structural checks on the protected header, before any key is fetched: `alg` in the allowlist
- * (so `none` and HMAC never reach a key) and a `kid`. Says nothing about the claims.
+ * Structural checks on the protected header, before any key is fetched, and the key it routes to.
+ * An asymmetric `alg` from the allowlist needs a `kid` (JWKS or PEM); the configured HMAC `alg`
+ * (only when a template signing key is set) must have no `kid`, so a JWKS-kid token is never tried
+ * against the shared secret and an HMAC token never reaches a JWKS key. `none` and anything else
+ * never reach a key. Says nothing about the claims.
  */
 export function checkTokenHeader(
   header: Record<string, unknown>,
   algorithms: readonly string[],
-): { ok: true; header: TokenHeader } | { ok: false; detail: string } {
+  hmacAlgorithm?: string,
+): { ok: true; route: KeyRoute } | { ok: false; detail: string } {
   const { alg, kid } = header;
-  if (typeof alg !== "string" || !algorithms.includes(alg)) return { ok: false, detail: DETAIL.algorithm };
-  if (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH) return { ok: false, detail: DETAIL.noKid };
-  return { ok: true, header: { alg, kid } };
+  if (typeof alg !== "string") return { ok: false, detail: DETAIL.algorithm };
+  if (algorithms.includes(alg)) {
+    if (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH) return { ok: false, detail: DETAIL.noKid };
+    return { ok: true, route: { kind: "jwks", alg, kid } };
+  }
+  if (/^HS(256|384|512)$/.test(alg)) {
+    if (hmacAlgorithm === undefined) return { ok: false, detail: DETAIL.hmacNotConfigured };
+    if (alg !== hmacAlgorithm) return { ok: false, detail: DETAIL.algorithm };
+    if (kid !== undefined) return { ok: false, detail: DETAIL.hmacWithKid };
+    return { ok: true, route: { kind: "hmac", alg } };
+  }
+  return { ok: false, detail: DETAIL.algorithm };
+}
+
+/**
+ * Which rules a token is verified under (RFC 8725 §3.11: kinds told apart, here by audience): no
+ * `aud` → a session token; an `aud` → a JWT-template token, unless it also carries a session's
+ * marks (`sid`, `v`, the session category), which makes it a session token with an audience, refused.
+ * Read from the unverified token only to choose the rules; every rule runs after the signature.
+ */
+export function tokenKind(header: Record<string, unknown>, payload: Record<string, unknown>): "session" | "template" | "session_with_aud" {
+  if (payload["aud"] === undefined) return "session";
+  if (payload["sid"] !== undefined || payload["v"] !== undefined || header["cat"] === JWT_CATEGORY_SESSION_TOKEN) return "session_with_aud";
+  return "template";
 }
 
 /**
@@ -105,9 +151,9 @@ export function isNonSessionToken(header: Record<string, unknown>, payload: Reco
 }
 
 /**
- * Check a signature-verified token's header and claims against the policy at `now` (seconds) and
- * map them to a session. Order: token kind, issuer, times, party, subject and session, version,
- * status, organisation.
+ * Check a signature-verified session token's header and Clerk-specific claims against the policy
+ * at `now` (seconds) and map them to a session. `iss`, `exp` and `nbf` were checked by jose.
+ * Order: token kind, `iat`, party, subject and session, version, status, organisation.
  */
 export function checkSessionClaims(
   header: Record<string, unknown>,
@@ -115,27 +161,21 @@ export function checkSessionClaims(
   policy: ClaimsPolicy,
   now: number,
 ): ClaimsResult {
+  // A JWT-template token that reached the session rules has no `aud`: say what it lacks.
+  if (header["cat"] === JWT_CATEGORY_JWT_TEMPLATE) return fail(DETAIL.noAudience);
   if (isNonSessionToken(header, payload)) return fail(DETAIL.notSession);
-  if (payload["iss"] !== policy.issuer) return fail(DETAIL.issuer);
-
-  const { exp, nbf, iat } = payload;
-  if (!isNumericDate(exp) || !isNumericDate(nbf) || !isNumericDate(iat)) return fail(DETAIL.times);
-  const skew = policy.clockSkewSeconds;
-  if (now >= exp + skew) return fail(DETAIL.expired);
-  if (nbf > now + skew || iat > now + skew) return fail(DETAIL.notYetValid);
-
-  const azp = payload["azp"];
-  // Only an absent `azp` is "missing"; an empty one is a party, and not a listed one.
-  if (azp === undefined) {
-    if (!policy.allowMissingAzp) return fail(DETAIL.noAzp);
-  } else if (typeof azp !== "string" || !policy.authorizedParties.has(azp)) {
-    return fail(DETAIL.azp);
-  }
+  if (payload["aud"] !== undefined) return fail(DETAIL.sessionWithAud);
+  const times = checkTimes(payload, policy, now);
+  if (times) return fail(times);
+  const party = checkParty(payload, policy);
+  if (party) return fail(party);
 
   const sub = payload["sub"];
   if (typeof sub !== "string" || !USER_ID.test(sub)) return fail(DETAIL.subject);
-  // JWT-template tokens carry no `sid`: they outlive the session that minted them.
+  // A token with neither `aud` nor `sid` is a JWT-template token without an audience (or nothing
+  // Clerk mints): template tokens outlive the session that minted them, so `sid` is required here.
   const sid = payload["sid"];
+  if (sid === undefined) return fail(DETAIL.noAudience);
   if (typeof sid !== "string" || !SESSION_ID.test(sid)) return fail(DETAIL.notSession);
 
   const v = payload["v"];
@@ -151,8 +191,57 @@ export function checkSessionClaims(
   if (org === undefined) return { ok: false, code: "no_active_organization", detail: DETAIL.noOrg };
   return {
     ok: true,
-    session: { userId: sub, sessionId: sid, ...org, expiresAt: exp, version: v === 2 ? 2 : 1 },
+    session: { userId: sub, sessionId: sid, ...org, expiresAt: payload["exp"] as number, version: v === 2 ? 2 : 1 },
   };
+}
+
+/**
+ * Check a signature-verified JWT-template token (`aud` already matched by jose) and map its
+ * organisation claims (`org_id`, `org_role`, `org_permissions`) to an identity. Order: token kind,
+ * lifetime, `iat`, party, subject, organisation.
+ */
+export function checkTemplateClaims(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  policy: TemplatePolicy,
+  now: number,
+): ClaimsResult<IdentityClaims> {
+  const { typ, cat } = header;
+  if (typ !== undefined && (typeof typ !== "string" || typ.toLowerCase() !== "jwt")) return fail(DETAIL.notTemplate);
+  if (tokenKind(header, payload) !== "template") return fail(DETAIL.sessionWithAud);
+  if (cat !== undefined && cat !== JWT_CATEGORY_JWT_TEMPLATE && cat !== JWT_CATEGORY_IGNORE) return fail(DETAIL.notTemplate);
+  const times = checkTimes(payload, policy, now);
+  if (times) return fail(times);
+  // A template set to a long lifetime must not become a long-lived bearer secret.
+  if ((payload["exp"] as number) - (payload["iat"] as number) > policy.maxLifetimeSeconds) return fail(lifetimeDetail(policy.maxLifetimeSeconds));
+  const party = checkParty(payload, policy);
+  if (party) return fail(party);
+
+  const sub = payload["sub"];
+  if (typeof sub !== "string") return fail(DETAIL.subject);
+  if (sub.startsWith("mch_")) return fail(DETAIL.notTemplate);
+  if (!USER_ID.test(sub)) return fail(DETAIL.subject);
+
+  const org = organisationTemplate(payload);
+  if (org === "malformed") return fail(DETAIL.malformed);
+  if (org === undefined) return { ok: false, code: "no_active_organization", detail: DETAIL.noOrg };
+  return { ok: true, session: { userId: sub, ...org, expiresAt: payload["exp"] as number } };
+}
+
+/** Presence and shape of `exp`/`nbf`/`iat` (jose checked them too), and an `iat` not in the future: jose checks that only with `maxTokenAge`. */
+function checkTimes(payload: Record<string, unknown>, policy: ClaimsPolicy, now: number): string | undefined {
+  const { exp, nbf, iat } = payload;
+  if (!isNumericDate(exp) || !isNumericDate(nbf) || !isNumericDate(iat)) return DETAIL.times;
+  if (iat > now + policy.clockSkewSeconds) return DETAIL.notYetValid;
+  return undefined;
+}
+
+/** `azp`: only an absent one is "missing"; an empty one is a party, and not a listed one. */
+function checkParty(payload: Record<string, unknown>, policy: ClaimsPolicy): string | undefined {
+  const azp = payload["azp"];
+  if (azp === undefined) return policy.allowMissingAzp ? undefined : DETAIL.noAzp;
+  if (typeof azp !== "string" || !policy.authorizedParties.has(azp)) return DETAIL.azp;
+  return undefined;
 }
 
 type Organisation = { orgId: string; orgRole: string | undefined; orgPermissions: string[] };
@@ -167,6 +256,23 @@ export function organisationV1(payload: Record<string, unknown>): Organisation |
     return "malformed";
   }
   return { orgId, orgRole: role || undefined, orgPermissions: (permissions as string[] | undefined) ?? [] };
+}
+
+/**
+ * The `agntix` template's claims, filled by Clerk's shortcodes: `org_id` ({{org.id}}), `org_role`
+ * ({{org.role}}), `org_permissions` ({{org_membership.permissions}}). With no active organisation
+ * Clerk fills them with `null`. A role without the `org:` prefix gets it, as in v2 session tokens.
+ */
+export function organisationTemplate(payload: Record<string, unknown>): Organisation | undefined | "malformed" {
+  const { org_id: orgId, org_role: role, org_permissions: permissions } = payload;
+  if (orgId === undefined || orgId === null || orgId === "") return undefined;
+  if (typeof orgId !== "string" || !ORG_ID.test(orgId)) return "malformed";
+  if (role !== undefined && role !== null && typeof role !== "string") return "malformed";
+  if (permissions !== undefined && permissions !== null && !(Array.isArray(permissions) && permissions.every((p) => typeof p === "string"))) {
+    return "malformed";
+  }
+  const orgRole = typeof role === "string" && role !== "" ? (role.startsWith("org:") ? role : `org:${role}`) : undefined;
+  return { orgId, orgRole, orgPermissions: Array.isArray(permissions) ? (permissions as string[]) : [] };
 }
 
 /** v2: the `o` claim (`id`, `rol` without prefix, `per`, `fpm`) and the organisation features in `fea`. */

@@ -1,15 +1,17 @@
 /**
- * Clerk session tokens (`Authorization: Bearer <jwt>`), verified at the edge: header checks, the
- * key (a PEM in networkless mode, else the cached JWKS), the signature, then the claims. Claim
- * rules live in `jwt-claims.ts`, the key cache in `jwks-cache.ts`. jose's errors are mapped here,
- * and nothing here ever logs a token.
+ * Clerk bearer tokens (`Authorization: Bearer <jwt>`), verified at the edge: session tokens
+ * (`getToken()`) and JWT-template tokens (`getToken({ template: "agntix" })`), told apart by `aud`.
+ * In order: the header and the key it routes to (a PEM in networkless mode, else the cached JWKS;
+ * or a template's custom HMAC key, only when configured), then jose's `jwtVerify` (signature,
+ * `iss`, `aud`, `exp`, `nbf`, required times, template age), then the Clerk-specific claims in
+ * `jwt-claims.ts`. jose's errors are mapped here, and nothing here ever logs a token.
  */
-import { compactVerify, decodeProtectedHeader, errors as joseErrors, importSPKI } from "jose";
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify, type JWTVerifyOptions } from "jose";
 import type { Config } from "../env";
 import { GatewayError } from "../errors";
 import { sessionScopes } from "../scopes";
 import type { VerifierDeps } from "./deps";
-import { checkSessionClaims, checkTokenHeader, type ClaimsPolicy } from "./jwt-claims";
+import { checkSessionClaims, checkTemplateClaims, checkTokenHeader, DETAIL, type IdentityClaims, lifetimeDetail, tokenKind } from "./jwt-claims";
 import { jwksKey } from "./jwks-cache";
 import type { Principal } from "./principal";
 import { tokenDigest, VerifiedTokenCache } from "./verified-tokens";
@@ -20,24 +22,6 @@ export const CLOCK_SKEW_SECONDS = 5;
 const VERIFIED_TOKENS_MAX = 5_000;
 const VERIFIED_TOKENS_MAX_TTL_MS = 5 * 60_000;
 
-/**
- * SPKI (base64 body) of the committed development key pair in `examples/dev-keys/`: its private
- * key is public, so staging and production refuse it as `CLERK_JWT_KEY` (checked in `env.ts`).
- */
-export const DEVELOPMENT_PUBLIC_KEY_SPKI =
-  "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoT4ftiaWF4JyCVPSAx25" +
-  "wVqz8ULnzu1di7Rizpn9gsNEQDWmNRUqCEl/da1sq5cjavemJeGXqyhzC868XRxH" +
-  "lm6dTg6PWfP+sppONUEtaTaBzs5KPjupYi7xvK/bnauYBWaleshkw2klWstp3zp8" +
-  "s3li4TyBoM3A2wT0vjxn83flP2/8SaWaFNnDoCZ7sKQuB91KtSn9LJNJ757SGq+O" +
-  "a59qSQtVlH8e6vk4W/3fsJ2ny4l80zcfi8P1rRgS7Wgd5OJyBjGKd/39mbfWqT6m" +
-  "ei+OSpiv8VzYGLOd0n5U2uZJGxeXtBQVDBnVx2KJ3B8ehbAE/LAFrHMfOwmsJMr7" +
-  "6QIDAQAB";
-
-/** True when a PEM public key is the committed development key. */
-export function isDevelopmentPublicKey(pem: string): boolean {
-  return pem.replace(/-----(BEGIN|END) PUBLIC KEY-----|\s/g, "") === DEVELOPMENT_PUBLIC_KEY_SPKI;
-}
-
 // Per config (configs are parsed once per bindings object), so a cached verdict never crosses
 // configs with another issuer, party list or key.
 let verifiedTokens = new WeakMap<Config, VerifiedTokenCache<Principal>>();
@@ -45,7 +29,10 @@ const pemKeys = new WeakMap<Config, Map<string, Promise<CryptoKey>>>();
 
 const invalid = (detail: string) => new GatewayError("invalid_token", { detail });
 
-/** Verify a Clerk session token and return its principal; throws `invalid_token`, `no_active_organization` or `jwks_unavailable`. */
+/**
+ * Verify a Clerk session token or `agntix` JWT-template token and return its principal (the same
+ * for both kinds); throws `invalid_token`, `no_active_organization` or `jwks_unavailable`.
+ */
 export async function verifySessionToken(token: string, deps: VerifierDeps): Promise<Principal> {
   const { config } = deps;
   let cache = verifiedTokens.get(config);
@@ -57,55 +44,72 @@ export async function verifySessionToken(token: string, deps: VerifierDeps): Pro
   const cached = cache.get(digest, Date.now());
   if (cached) return cached;
 
-  // Before any key is fetched: the shape of a compact JWS, an accepted `alg`, a `kid`.
+  // Before any key is fetched: the shape of a compact JWS, the key route, the kind of token.
   let rawHeader: Record<string, unknown>;
+  let unverified: Record<string, unknown>;
   try {
     if (token.split(".").length !== 3) throw new Error("not a compact JWS");
     rawHeader = decodeProtectedHeader(token) as Record<string, unknown>;
+    unverified = decodeJwt(token) as Record<string, unknown>;
   } catch {
-    throw invalid("The token is malformed.");
+    throw invalid(DETAIL.malformedToken);
   }
-  const header = checkTokenHeader(rawHeader, config.clerk.algorithms);
+  const templates = config.clerk.templates;
+  const header = checkTokenHeader(rawHeader, config.clerk.algorithms, templates.signingKey?.alg);
   if (!header.ok) throw invalid(header.detail);
-  const { alg, kid } = header.header;
+  const { route } = header;
+  const kind = tokenKind(rawHeader, unverified);
+  if (kind === "template" && !templates.enabled) throw invalid(DETAIL.templatesDisabled);
+  // The shared secret signs template tokens only: never a session token.
+  if (route.kind === "hmac" && kind !== "template") throw invalid(DETAIL.hmacSession);
 
-  const key = config.clerk.jwtKey
-    ? await pemKey(config, config.clerk.jwtKey, alg)
-    : await jwksKey(config.clerk.jwksUrl, kid, alg, {
-        maxStalenessMs: config.clerk.jwksMaxStalenessSeconds * 1000,
-        ctx: deps.ctx,
-      });
+  const key =
+    route.kind === "hmac"
+      ? templates.signingKey!.secret
+      : config.clerk.jwtKey
+        ? await pemKey(config, config.clerk.jwtKey, route.alg)
+        : await jwksKey(config.clerk.jwksUrl, route.kid, route.alg, {
+            maxStalenessMs: config.clerk.jwksMaxStalenessSeconds * 1000,
+            ctx: deps.ctx,
+          });
 
-  // The signature, before any claim-specific message.
+  // The signature first, then the standard claims, all by jose; the algorithm pinned to the route.
+  const options: JWTVerifyOptions = {
+    algorithms: [route.alg],
+    issuer: config.clerk.issuer,
+    clockTolerance: CLOCK_SKEW_SECONDS,
+    requiredClaims: ["exp", "nbf", "iat"],
+    ...(kind === "template" ? { audience: [...templates.audiences], maxTokenAge: templates.maxLifetimeSeconds } : {}),
+  };
   let payload: Record<string, unknown>;
   try {
-    const verified = await compactVerify(token, key, { algorithms: [...config.clerk.algorithms] });
-    payload = parsePayload(verified.payload);
+    payload = (await jwtVerify(token, key, options)).payload as Record<string, unknown>;
   } catch (error) {
-    throw fromJoseError(error);
+    throw fromJoseError(error, templates.maxLifetimeSeconds);
   }
+  if (kind === "session_with_aud") throw invalid(DETAIL.sessionWithAud);
 
   const nowMs = Date.now();
-  const result = checkSessionClaims(rawHeader, payload, claimsPolicy(config), Math.floor(nowMs / 1000));
-  if (!result.ok) throw new GatewayError(result.code, { detail: result.detail });
-  const { session } = result;
-  const principal: Principal = {
-    orgId: session.orgId,
-    subject: session.userId,
-    method: "jwt",
-    scopes: sessionScopes(session.orgRole, session.orgPermissions),
-  };
-  cache.set(digest, principal, session.expiresAt * 1000, nowMs);
-  return principal;
-}
-
-function claimsPolicy(config: Config): ClaimsPolicy {
-  return {
-    issuer: config.clerk.issuer,
+  const now = Math.floor(nowMs / 1000);
+  const policy = {
     authorizedParties: config.clerk.authorizedParties,
     allowMissingAzp: config.clerk.allowMissingAzp,
     clockSkewSeconds: CLOCK_SKEW_SECONDS,
   };
+  const result =
+    kind === "template"
+      ? checkTemplateClaims(rawHeader, payload, { ...policy, maxLifetimeSeconds: templates.maxLifetimeSeconds }, now)
+      : checkSessionClaims(rawHeader, payload, policy, now);
+  if (!result.ok) throw new GatewayError(result.code, { detail: result.detail });
+  const identity: IdentityClaims = result.session;
+  const principal: Principal = {
+    orgId: identity.orgId,
+    subject: identity.userId,
+    method: "jwt",
+    scopes: sessionScopes(identity.orgRole, identity.orgPermissions),
+  };
+  cache.set(digest, principal, identity.expiresAt * 1000, nowMs);
+  return principal;
 }
 
 /** Networkless mode: the PEM from `CLERK_JWT_KEY`, imported once per config and algorithm. */
@@ -127,24 +131,26 @@ function pemKey(config: Config, pem: string, alg: string): Promise<CryptoKey> {
   return key;
 }
 
-function parsePayload(bytes: Uint8Array): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
-  } catch {
-    throw invalid("The token is malformed.");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalid("The token is malformed.");
-  return value as Record<string, unknown>;
-}
-
 /** jose's errors, mapped in one place; anything unexpected is still a 401, never a 500. */
-function fromJoseError(error: unknown): GatewayError {
+function fromJoseError(error: unknown, maxLifetimeSeconds: number): GatewayError {
   if (error instanceof GatewayError) return error;
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return invalid("The token's signature is invalid.");
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return invalid("The token's algorithm is not accepted.");
-  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) {
-    return invalid("The token is malformed.");
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return invalid(DETAIL.signature);
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return invalid(DETAIL.algorithm);
+  // Only `maxTokenAge` (template tokens) makes jose call `iat` expired: older than any accepted lifetime.
+  if (error instanceof joseErrors.JWTExpired) return invalid(error.claim === "iat" ? lifetimeDetail(maxLifetimeSeconds) : DETAIL.expired);
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case "iss":
+        return invalid(DETAIL.issuer);
+      case "aud":
+        return invalid(DETAIL.audience);
+      default:
+        // `exp`, `nbf` or `iat`: missing or not a number, or (`nbf`, `iat`) in the future.
+        return invalid(error.reason === "check_failed" ? DETAIL.notYetValid : DETAIL.times);
+    }
+  }
+  if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) {
+    return invalid(DETAIL.malformedToken);
   }
   // jose throws TypeError when a key cannot be used with the header's algorithm.
   if (error instanceof TypeError) return invalid("The token's algorithm does not match its key.");

@@ -125,6 +125,44 @@ export function v1Claims(overrides: Claims = {}): Claims {
   });
 }
 
+/**
+ * Claims of a token minted from the `agntix` JWT template (docs/authentication.md): Clerk's
+ * default claims (no `sid`, no `v`) plus `aud` and the organisation shortcodes' values.
+ */
+export function templateClaims(overrides: Claims = {}): Claims {
+  const now = nowSeconds();
+  return defined({
+    aud: "agntix",
+    azp: APP_ORIGIN,
+    exp: now + 60,
+    iat: now,
+    iss: ISSUER,
+    jti: crypto.randomUUID().replaceAll("-", "").slice(0, 20),
+    nbf: now - 5,
+    sub: "user_2testUser",
+    org_id: "org_test",
+    org_slug: "test",
+    org_role: "org:admin",
+    org_permissions: [],
+    ...overrides,
+  });
+}
+
+/** The header Clerk puts on a JWT-template token signed with the instance key. */
+export const TEMPLATE_HEADER = { cat: "cl_B7d4PD222AAA" } as const;
+
+/** A template token signed by the default issuer key. */
+export async function templateToken(overrides: Claims = {}, header: Claims = {}): Promise<string> {
+  return sign(templateClaims(overrides), await defaultSigningKey(), { ...TEMPLATE_HEADER, ...header });
+}
+
+/** A template token signed with a custom HMAC key (`CLERK_TEMPLATE_SIGNING_KEY`), header overrides applied. */
+export async function hmacTemplateToken(claims: Claims, secret: string | Uint8Array, header: Claims = {}): Promise<string> {
+  const key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
+  const protectedHeader = defined({ alg: "HS256", typ: "JWT", ...header }) as { alg: string };
+  return new SignJWT(claims).setProtectedHeader(protectedHeader).sign(key);
+}
+
 /** Sign claims with `key` (RS256, `typ: JWT`, its kid), header overrides applied (`undefined` removes). */
 export async function sign(claims: Claims, key: SigningKey, header: Claims = {}): Promise<string> {
   const protectedHeader = defined({ alg: "RS256", kid: key.kid, typ: "JWT", ...header }) as { alg: string };

@@ -48,7 +48,7 @@ describe("networkless verification (CLERK_JWT_KEY)", () => {
     const gateway = gatewayWith({ CLERK_JWT_KEY: await pemOf(key) });
     const template = await gateway.fetch("/v1/chat", bearer(await sign(v2Claims({ sid: undefined }), key)));
     expect(template.status).toBe(401);
-    expect((await problem(template)).detail).toBe("The token is not a Clerk session token.");
+    expect((await problem(template)).detail).toBe("The token has no audience (aud) and no session id (sid): it is neither a JWT-template token nor a session token.");
     const noOrg = await gateway.fetch("/v1/chat", bearer(await sign(v2Claims({ o: undefined }), key)));
     expect(noOrg.status).toBe(403);
     expect((await problem(noOrg)).code).toBe("no_active_organization");

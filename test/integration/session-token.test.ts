@@ -136,8 +136,15 @@ describe("claim failures (after a valid signature) → 401 invalid_token", () =>
     { name: "no azp", claims: () => ({ azp: undefined }), detail: "The token has no authorized party (azp)." },
     { name: "azp not listed", claims: () => ({ azp: "https://evil.test" }), detail: "The token's authorized party (azp) is not accepted." },
     { name: "no sub", claims: () => ({ sub: undefined }), detail: "The token's subject is not a Clerk user." },
-    { name: "JWT-template token (no sid)", claims: () => ({ sid: undefined }), detail: "The token is not a Clerk session token." },
-    { name: "JWT-template category", header: { cat: "cl_B7d4PD222AAA" }, detail: "The token is not a Clerk session token." },
+    { name: "JWT-template token without aud (no sid)", claims: () => ({ sid: undefined }), detail: "The token has no audience (aud) and no session id (sid): it is neither a JWT-template token nor a session token." },
+    { name: "a session token carrying aud", claims: () => ({ aud: "agntix" }), detail: "The token is a session token that carries an audience (aud); session tokens must not." },
+    { name: "a session token carrying another aud", claims: () => ({ aud: "https://elsewhere.test" }), detail: "The token is a session token that carries an audience (aud); session tokens must not." },
+    { name: "issuer with a trailing slash", claims: () => ({ iss: "https://clerk.agntix.test/" }), detail: "The token was issued by another issuer." },
+    { name: "no issuer", claims: () => ({ iss: undefined }), detail: "The token was issued by another issuer." },
+    { name: "no nbf", claims: () => ({ nbf: undefined }), detail: "The token lacks exp, nbf or iat." },
+    { name: "no iat", claims: () => ({ iat: undefined }), detail: "The token lacks exp, nbf or iat." },
+    { name: "exp as a string", claims: () => ({ exp: String(now() + 60) }), detail: "The token lacks exp, nbf or iat." },
+    { name: "JWT-template category without aud", header: { cat: "cl_B7d4PD222AAA" }, detail: "The token has no audience (aud) and no session id (sid): it is neither a JWT-template token nor a session token." },
     { name: "M2M category", header: { cat: "cl_B7d4PD333AAA" }, detail: "The token is not a Clerk session token." },
     { name: "machine token (mch_ subject)", claims: () => ({ sub: "mch_2machine" }), detail: "The token is not a Clerk session token." },
     { name: "OAuth access token (typ at+jwt)", header: { typ: "at+jwt" }, detail: "The token is not a Clerk session token." },
@@ -183,7 +190,7 @@ describe("forgeries → 401 invalid_token", () => {
     const pem = await exportSPKI((await importJWK(key.publicJwk, "RS256")) as CryptoKey);
     for (const secret of [new TextEncoder().encode(pem), new TextEncoder().encode(JSON.stringify(key.publicJwk))]) {
       const token = await hmacToken(v2Claims(), secret, key.kid);
-      await expectInvalidToken(await call("/v1/chat", bearer(token)), "The token's algorithm is not accepted.");
+      await expectInvalidToken(await call("/v1/chat", bearer(token)), "The token is signed with a shared-secret (HMAC) algorithm; this gateway accepts that only from a JWT template whose custom signing key it has been given, and it has none.");
     }
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseJwks } from "../../src/auth/jwks-cache";
-import { DEVELOPMENT_PUBLIC_KEY_SPKI, isDevelopmentPublicKey } from "../../src/auth/session-token";
+import { DEVELOPMENT_PUBLIC_KEY_SPKI, isDevelopmentPublicKey } from "../../src/env";
 import { tokenDigest, VerifiedTokenCache } from "../../src/auth/verified-tokens";
 import devPublicPem from "../../examples/dev-keys/development-only.public.pem?raw";
 

@@ -2,6 +2,7 @@ import { __experimental_JWTPayloadToAuthObjectProperties as clerkParse } from "@
 import { describe, expect, it } from "vitest";
 import {
   checkSessionClaims,
+  checkTemplateClaims,
   checkTokenHeader,
   type ClaimsPolicy,
   decodeOrgPermissions,
@@ -9,7 +10,12 @@ import {
   encodeOrgPermissions,
   isNonSessionToken,
   JWT_CATEGORY_IGNORE,
+  JWT_CATEGORY_JWT_TEMPLATE,
   JWT_CATEGORY_SESSION_TOKEN,
+  lifetimeDetail,
+  organisationTemplate,
+  type TemplatePolicy,
+  tokenKind,
 } from "../../src/auth/jwt-claims";
 
 /** Clerk's own decoding of v2 organisation permissions (its SDK's parser), or "throws". */
@@ -91,7 +97,8 @@ describe("checkTokenHeader", () => {
   it.each([
     { header: { alg: "RS256", kid: "ins_1" }, ok: true },
     { header: { alg: "none", kid: "ins_1" }, detail: DETAIL.algorithm },
-    { header: { alg: "HS256", kid: "ins_1" }, detail: DETAIL.algorithm },
+    { header: { alg: "HS256", kid: "ins_1" }, detail: DETAIL.hmacNotConfigured },
+    { header: { alg: "HS256" }, detail: DETAIL.hmacNotConfigured },
     { header: { alg: "RS512", kid: "ins_1" }, detail: DETAIL.algorithm },
     { header: { kid: "ins_1" }, detail: DETAIL.algorithm },
     { header: { alg: ["RS256"], kid: "ins_1" }, detail: DETAIL.algorithm },
@@ -101,11 +108,26 @@ describe("checkTokenHeader", () => {
     { header: { alg: "RS256", kid: "k".repeat(257) }, detail: DETAIL.noKid },
   ])("$header", ({ header, ok, detail }) => {
     const result = checkTokenHeader(header, algorithms);
-    if (ok) expect(result).toEqual({ ok: true, header });
+    if (ok) expect(result).toEqual({ ok: true, route: { kind: "jwks", ...header } });
     else expect(result).toEqual({ ok: false, detail });
   });
   it("follows the configured allowlist", () => {
     expect(checkTokenHeader({ alg: "ES256", kid: "k" }, ["RS256", "ES256"]).ok).toBe(true);
+  });
+  it.each([
+    { header: { alg: "HS256" }, route: { kind: "hmac", alg: "HS256" } },
+    // A JWKS kid is never tried against the shared secret, whatever the kid.
+    { header: { alg: "HS256", kid: "ins_1" }, detail: DETAIL.hmacWithKid },
+    { header: { alg: "HS256", kid: "" }, detail: DETAIL.hmacWithKid },
+    // Only the pinned HMAC algorithm.
+    { header: { alg: "HS512" }, detail: DETAIL.algorithm },
+    // An asymmetric token never reaches the HMAC key: without a kid it is refused, not re-routed.
+    { header: { alg: "RS256" }, detail: DETAIL.noKid },
+    { header: { alg: "RS256", kid: "ins_1" }, route: { kind: "jwks", alg: "RS256", kid: "ins_1" } },
+    { header: { alg: "none" }, detail: DETAIL.algorithm },
+  ])("with an HS256 template key: $header", ({ header, route, detail }) => {
+    const result = checkTokenHeader(header, algorithms, "HS256");
+    expect(result).toEqual(route ? { ok: true, route } : { ok: false, detail });
   });
 });
 
@@ -130,7 +152,6 @@ describe("isNonSessionToken", () => {
 describe("checkSessionClaims", () => {
   const now = 1_800_000_000;
   const policy: ClaimsPolicy = {
-    issuer: "https://clerk.example.com",
     authorizedParties: new Set(["https://app.example.com"]),
     allowMissingAzp: false,
     clockSkewSeconds: 5,
@@ -202,21 +223,17 @@ describe("checkSessionClaims", () => {
   });
 
   const rows: { name: string; claims?: Record<string, unknown>; header?: Record<string, unknown>; detail: string; code?: string }[] = [
-    { name: "JWT-template category", header: { cat: "cl_B7d4PD222AAA" }, detail: DETAIL.notSession },
+    { name: "JWT-template category (no aud)", header: { cat: "cl_B7d4PD222AAA" }, detail: DETAIL.noAudience },
     { name: "M2M category", header: { cat: "cl_B7d4PD333AAA" }, detail: DETAIL.notSession },
     { name: "OAuth access token", header: { typ: "at+jwt" }, detail: DETAIL.notSession },
     { name: "machine subject", claims: { sub: "mch_2abc" }, detail: DETAIL.notSession },
-    { name: "template token (no sid)", claims: { sid: undefined }, detail: DETAIL.notSession },
+    { name: "template token (no sid, no aud)", claims: { sid: undefined }, detail: DETAIL.noAudience },
+    { name: "a session token with aud", claims: { aud: "agntix" }, detail: DETAIL.sessionWithAud },
     { name: "sid of another kind", claims: { sid: "client_2abc" }, detail: DETAIL.notSession },
-    { name: "another issuer", claims: { iss: "https://evil.example.com" }, detail: DETAIL.issuer },
-    { name: "issuer with a trailing slash", claims: { iss: "https://clerk.example.com/" }, detail: DETAIL.issuer },
-    { name: "no issuer", claims: { iss: undefined }, detail: DETAIL.issuer },
     { name: "no exp", claims: { exp: undefined }, detail: DETAIL.times },
     { name: "no nbf", claims: { nbf: undefined }, detail: DETAIL.times },
     { name: "no iat", claims: { iat: undefined }, detail: DETAIL.times },
     { name: "exp as a string", claims: { exp: String(now + 60) }, detail: DETAIL.times },
-    { name: "expired beyond the skew", claims: { exp: now - 5 }, detail: DETAIL.expired },
-    { name: "nbf beyond the skew", claims: { nbf: now + 6 }, detail: DETAIL.notYetValid },
     { name: "iat beyond the skew", claims: { iat: now + 6 }, detail: DETAIL.notYetValid },
     { name: "no azp", claims: { azp: undefined }, detail: DETAIL.noAzp },
     { name: "empty azp", claims: { azp: "" }, detail: DETAIL.azp },
@@ -253,8 +270,6 @@ describe("checkSessionClaims", () => {
   });
 
   it.each([
-    { name: "expired within the skew", claims: { exp: now - 4 } },
-    { name: "nbf within the skew", claims: { nbf: now + 5 } },
     { name: "iat within the skew", claims: { iat: now + 5 } },
     { name: "active status", claims: { sts: "active" } },
     { name: "ignore category", header: { cat: JWT_CATEGORY_IGNORE } },
@@ -284,5 +299,100 @@ describe("checkSessionClaims", () => {
     const r2none = checkSessionClaims(header, { ...v2, o: { id: "org_2abc" } }, policy, now);
     expect(r2none.ok && r2none.session.orgRole).toBe(undefined);
     expect(r2none.ok && r2none.session.orgPermissions).toEqual([]);
+  });
+});
+
+describe("tokenKind: told apart by audience", () => {
+  it.each([
+    { name: "no aud", header: {}, payload: { sid: "sess_1" }, kind: "session" },
+    { name: "aud, no session marks", header: { cat: JWT_CATEGORY_JWT_TEMPLATE }, payload: { aud: "agntix" }, kind: "template" },
+    { name: "aud and sid", header: {}, payload: { aud: "agntix", sid: "sess_1" }, kind: "session_with_aud" },
+    { name: "aud and v", header: {}, payload: { aud: "agntix", v: 2 }, kind: "session_with_aud" },
+    { name: "aud and the session category", header: { cat: JWT_CATEGORY_SESSION_TOKEN }, payload: { aud: "agntix" }, kind: "session_with_aud" },
+  ])("$name → $kind", ({ header, payload, kind }) => {
+    expect(tokenKind(header, payload)).toBe(kind);
+  });
+});
+
+describe("checkTemplateClaims", () => {
+  const now = 1_800_000_000;
+  const policy: TemplatePolicy = {
+    authorizedParties: new Set(["https://app.example.com"]),
+    allowMissingAzp: false,
+    clockSkewSeconds: 5,
+    maxLifetimeSeconds: 600,
+  };
+  const header = { alg: "RS256", kid: "ins_1", typ: "JWT", cat: JWT_CATEGORY_JWT_TEMPLATE };
+  // What Clerk mints from the `agntix` template: default claims plus the template's.
+  const template = {
+    aud: "agntix",
+    azp: "https://app.example.com",
+    exp: now + 60,
+    iat: now,
+    iss: "https://clerk.example.com",
+    jti: "a1b2c3",
+    nbf: now - 5,
+    sub: "user_2abc",
+    org_id: "org_2abc",
+    org_slug: "acme",
+    org_role: "org:member",
+    org_permissions: ["org:voice:write"],
+  };
+  const check = (claims: Record<string, unknown> = {}, h: Record<string, unknown> = {}) => {
+    const payload = Object.fromEntries(Object.entries({ ...template, ...claims }).filter(([, v]) => v !== undefined));
+    const fullHeader = Object.fromEntries(Object.entries({ ...header, ...h }).filter(([, v]) => v !== undefined));
+    return checkTemplateClaims(fullHeader, payload, policy, now);
+  };
+
+  it("maps the template's organisation claims like a v1 session's", () => {
+    expect(check()).toEqual({
+      ok: true,
+      session: { userId: "user_2abc", orgId: "org_2abc", orgRole: "org:member", orgPermissions: ["org:voice:write"], expiresAt: now + 60 },
+    });
+  });
+
+  it.each([
+    { name: "no cat", header: { cat: undefined } },
+    { name: "ignore category", header: { cat: JWT_CATEGORY_IGNORE } },
+    { name: "lifetime exactly the maximum", claims: { exp: now + 600 } },
+    { name: "role without the org: prefix", claims: { org_role: "admin" } },
+    { name: "null permissions", claims: { org_permissions: null } },
+  ])("accepts: $name", ({ claims, header: h }) => {
+    expect(check(claims, h).ok).toBe(true);
+  });
+
+  it.each([
+    { name: "over-long lifetime", claims: { exp: now + 601 }, detail: lifetimeDetail(600) },
+    { name: "session category", header: { cat: JWT_CATEGORY_SESSION_TOKEN }, detail: DETAIL.sessionWithAud },
+    { name: "a session's sid", claims: { sid: "sess_2abc" }, detail: DETAIL.sessionWithAud },
+    { name: "M2M category", header: { cat: "cl_B7d4PD333AAA" }, detail: DETAIL.notTemplate },
+    { name: "OAuth access token", header: { typ: "at+jwt" }, detail: DETAIL.notTemplate },
+    { name: "machine subject", claims: { sub: "mch_2abc" }, detail: DETAIL.notTemplate },
+    { name: "sub not a user", claims: { sub: "org_2abc" }, detail: DETAIL.subject },
+    { name: "no azp", claims: { azp: undefined }, detail: DETAIL.noAzp },
+    { name: "azp not listed", claims: { azp: "https://evil.example.com" }, detail: DETAIL.azp },
+    { name: "iat in the future", claims: { iat: now + 6 }, detail: DETAIL.notYetValid },
+    { name: "no iat", claims: { iat: undefined }, detail: DETAIL.times },
+    { name: "an unexpanded shortcode", claims: { org_permissions: "{{org.permissions}}" }, detail: DETAIL.malformed },
+    { name: "org_id malformed", claims: { org_id: "org_x\r\nx: y" }, detail: DETAIL.malformed },
+    { name: "org_role not a string", claims: { org_role: 1 }, detail: DETAIL.malformed },
+  ])("refuses: $name", ({ claims, header: h, detail }) => {
+    expect(check(claims, h)).toEqual({ ok: false, code: "invalid_token", detail });
+  });
+
+  it("no active organisation: Clerk fills the shortcodes with null → no_active_organization", () => {
+    for (const org_id of [null, undefined, ""]) {
+      expect(check({ org_id, org_slug: null, org_role: null, org_permissions: null })).toEqual({
+        ok: false,
+        code: "no_active_organization",
+        detail: DETAIL.noOrg,
+      });
+    }
+  });
+
+  it("organisationTemplate keeps a prefixed role and prefixes a bare one", () => {
+    expect(organisationTemplate({ org_id: "org_1", org_role: "org:admin" })).toEqual({ orgId: "org_1", orgRole: "org:admin", orgPermissions: [] });
+    expect(organisationTemplate({ org_id: "org_1", org_role: "admin" })).toEqual({ orgId: "org_1", orgRole: "org:admin", orgPermissions: [] });
+    expect(organisationTemplate({ org_id: "org_1", org_role: null })).toEqual({ orgId: "org_1", orgRole: undefined, orgPermissions: [] });
   });
 });
