@@ -13,6 +13,7 @@ export const ERRORS = {
   insufficient_scope: { status: 403, title: "Insufficient scope" },
   scope_escalation: { status: 403, title: "Cannot grant a scope the caller does not hold" },
   no_active_organization: { status: 403, title: "No active organization" },
+  api_key_in_browser: { status: 403, title: "API key sent from a browser" },
   not_found: { status: 404, title: "Not found" },
   key_not_found: { status: 404, title: "API key not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },

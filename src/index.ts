@@ -41,7 +41,8 @@ app.notFound((c) => problemResponse(new GatewayError("not_found", { detail: "No 
 const corsForAllowedOrigins = cors({
   origin: (origin, c) => (getConfig(c.env).cors.allowedOrigins.has(origin) ? origin : null),
   allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-  allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "last-event-id"],
+  // No x-api-key: API keys stay out of browsers (docs/authentication.md); browsers send Clerk tokens.
+  allowHeaders: ["authorization", "content-type", "x-request-id", "last-event-id"],
   exposeHeaders: ["x-request-id", "www-authenticate"],
   maxAge: 600,
 });

@@ -89,7 +89,13 @@ const noop = () => undefined;
 function toVerified(record: KeyRecord): VerifiedKey {
   return {
     record,
-    principal: { orgId: record.org_id, subject: record.id, method: "api_key", scopes: expandScopes(record.scopes) },
+    principal: {
+      orgId: record.org_id,
+      subject: record.id,
+      method: "api_key",
+      scopes: expandScopes(record.scopes),
+      ...(record.allow_browser === true ? { allowBrowser: true as const } : {}),
+    },
     markerCheckedAt: Number.NEGATIVE_INFINITY,
     notAfter: undefined,
   };

@@ -12,4 +12,6 @@ export interface Principal {
   readonly method: AuthMethod;
   /** Expanded concrete scopes (`X:write` already implies `X:read`). */
   readonly scopes: ReadonlySet<Scope>;
+  /** API keys only: created with the explicit opt-in for browser use (`allow_browser`). */
+  readonly allowBrowser?: true;
 }

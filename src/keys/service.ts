@@ -45,6 +45,8 @@ export interface KeyView {
   /** When the key stops working (rotation grace period), or null. */
   readonly expires_at: string | null;
   readonly rotated_from?: string;
+  /** Created with the opt-in for browser use. */
+  readonly allow_browser: boolean;
 }
 
 /** A key just created: the only time `key` is shown. */
@@ -107,6 +109,7 @@ function view(record: KeyRecord, lastUsedAt: string | null): KeyView {
     last_used_at: lastUsedAt,
     expires_at: record.expires_at ?? null,
     ...(record.rotated_from ? { rotated_from: record.rotated_from } : {}),
+    allow_browser: record.allow_browser === true,
   };
 }
 
@@ -124,7 +127,14 @@ interface Issued {
   readonly stored: StoredKey;
 }
 
-async function issue(deps: KeyServiceDeps, actor: Actor, name: string, scopes: readonly string[], rotatedFrom?: string): Promise<Issued> {
+async function issue(
+  deps: KeyServiceDeps,
+  actor: Actor,
+  name: string,
+  scopes: readonly string[],
+  rotatedFrom?: string,
+  allowBrowser = false,
+): Promise<Issued> {
   if (actor.orgId === "" || actor.orgId.length > MAX_ORG_ID_LENGTH) {
     throw new GatewayError("validation_failed", {
       detail: "The organization id is not usable.",
@@ -142,6 +152,7 @@ async function issue(deps: KeyServiceDeps, actor: Actor, name: string, scopes: r
     created_at: iso(clock(deps)),
     created_by: { method: actor.createdBy.method, id: actor.createdBy.id.slice(0, 64) },
     ...(rotatedFrom ? { rotated_from: rotatedFrom } : {}),
+    ...(allowBrowser ? { allow_browser: true as const } : {}),
   };
   await deps.store.insert(record, hash);
   return { created: { ...view(record, null), key }, stored: { ...record, hash } };
@@ -215,7 +226,7 @@ async function decodeCursor(deps: KeyServiceDeps, orgId: string, token: string):
 /** Create a key; refuses (403 `scope_escalation`) a scope the actor does not hold. */
 export async function createKey(deps: KeyServiceDeps, actor: Actor, input: CreateInput): Promise<CreatedKey> {
   requireGrantable(actor, input.scopes);
-  return (await issue(deps, actor, input.name, input.scopes)).created;
+  return (await issue(deps, actor, input.name, input.scopes, undefined, input.allowBrowser === true)).created;
 }
 
 /** One page of the organisation's keys, newest first, with `last_used_at`. */
@@ -254,7 +265,7 @@ export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
   const stored = await findOwned(deps, actor.orgId, id);
   if (!stored) throw keyNotFound();
   requireGrantable(actor, stored.scopes);
-  const { created } = await issue(deps, actor, stored.name, stored.scopes, stored.id);
+  const { created } = await issue(deps, actor, stored.name, stored.scopes, stored.id, stored.allow_browser === true);
   const oldKeyExpiresAt = await retire(deps, stored, graceSeconds);
   return { ...created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };
 }
@@ -281,7 +292,7 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   try {
     for (let i = 0; i < olds.length; i += BULK_CONCURRENCY) {
       const batch = olds.slice(i, i + BULK_CONCURRENCY);
-      const results = await Promise.allSettled(batch.map((old) => issue(deps, actor, old.name, old.scopes, old.id)));
+      const results = await Promise.allSettled(batch.map((old) => issue(deps, actor, old.name, old.scopes, old.id, old.allow_browser === true)));
       for (const result of results) if (result.status === "fulfilled") issued.push(result.value);
       const failed = results.find((result) => result.status === "rejected");
       if (failed) throw failed.reason;

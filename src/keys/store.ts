@@ -37,6 +37,8 @@ export interface KeyRecord {
   readonly expires_at?: string;
   /** The key this one replaced by rotation. */
   readonly rotated_from?: string;
+  /** Explicit opt-in at creation: the key may be sent by a browser (e.g. a local tool); absent otherwise. */
+  readonly allow_browser?: true;
 }
 
 /** A record with its lookup hash, as stored under its id. */
@@ -128,7 +130,8 @@ function isRecord(value: unknown): value is KeyRecord {
     typeof by === "object" &&
     by !== null &&
     typeof by["id"] === "string" &&
-    (r["expires_at"] === undefined || typeof r["expires_at"] === "string")
+    (r["expires_at"] === undefined || typeof r["expires_at"] === "string") &&
+    (r["allow_browser"] === undefined || r["allow_browser"] === true)
   );
 }
 

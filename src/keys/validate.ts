@@ -29,6 +29,8 @@ export const MAX_LIST_LIMIT = 100;
 export interface CreateInput {
   readonly name: string;
   readonly scopes: string[];
+  /** Opt-in: the key may be sent by a browser (default false). */
+  readonly allowBrowser?: boolean;
 }
 
 /** A request to rotate one key. */
@@ -117,13 +119,15 @@ function checkGrace(value: unknown, errors: FieldError[]): number {
 
 const notObject: FieldError = { field: "body", message: "must be a JSON object" };
 
-/** Check a create request: `{name, scopes}`. Scopes are de-duplicated, in the order given. */
+/** Check a create request: `{name, scopes, allow_browser?}`. Scopes are de-duplicated, in the order given. */
 export function checkCreateInput(body: unknown): Checked<CreateInput> {
   if (!isObject(body)) return { ok: false, errors: [notObject] };
-  const errors = unknownFields(body, ["name", "scopes"]);
+  const errors = unknownFields(body, ["name", "scopes", "allow_browser"]);
   const name = checkName(body["name"], errors);
   const scopes = checkScopes(body["scopes"], errors);
-  return errors.length ? { ok: false, errors } : { ok: true, value: { name, scopes } };
+  const allowBrowser = body["allow_browser"] ?? false;
+  if (typeof allowBrowser !== "boolean") errors.push({ field: "allow_browser", message: "must be true or false" });
+  return errors.length ? { ok: false, errors } : { ok: true, value: { name, scopes, ...(allowBrowser === true ? { allowBrowser } : {}) } };
 }
 
 /** Check a rotate request: `{grace_period_seconds?}` (an absent body is `{}`). */

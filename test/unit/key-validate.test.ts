@@ -12,6 +12,8 @@ describe("checkCreateInput", () => {
     ["presets and wildcards", { name: "k", scopes: ["read-only", "voice:*"] }, { name: "k", scopes: ["read-only", "voice:*"] }],
     ["duplicate scopes, kept once", { name: "k", scopes: ["chat:read", "chat:read"] }, { name: "k", scopes: ["chat:read"] }],
     ["a 100-character name", { name: "é".repeat(100), scopes: ["*"] }, { name: "é".repeat(100), scopes: ["*"] }],
+    ["the browser opt-in", { name: "k", scopes: ["*"], allow_browser: true }, { name: "k", scopes: ["*"], allowBrowser: true }],
+    ["allow_browser false", { name: "k", scopes: ["*"], allow_browser: false }, { name: "k", scopes: ["*"] }],
   ])("accepts %s", (_label, body, value) => {
     expect(checkCreateInput(body)).toEqual({ ok: true, value });
   });
@@ -33,6 +35,7 @@ describe("checkCreateInput", () => {
     ["an unknown action", { name: "k", scopes: ["chat:delete"] }, [{ field: "scopes[0]", message: "is not a known scope or preset" }]],
     ["a non-string scope", { name: "k", scopes: [1] }, [{ field: "scopes[0]", message: "must be a string" }]],
     ["an unknown field", { name: "k", scopes: ["*"], scope: "x" }, [{ field: "scope", message: "is not a known field" }]],
+    ["allow_browser as a string", { name: "k", scopes: ["*"], allow_browser: "true" }, [{ field: "allow_browser", message: "must be true or false" }]],
   ])("refuses %s", (_label, body, errors) => {
     expect(checkCreateInput(body)).toEqual({ ok: false, errors });
   });
