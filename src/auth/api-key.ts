@@ -1,8 +1,9 @@
 /**
  * API key verification at the edge. In order, cheapest first:
  * format and checksum (no I/O) → HMAC → this isolate's caches (verified LRU, unknown LRU) → one KV
- * read on a miss → rotation grace end → this location's revocation marker (Cache API), read at
- * most once per `API_KEY_REVOCATION_CHECK_MS` (default 1 s) per key per isolate.
+ * read on a miss → expiry → this location's revocation marker (Cache API: a delete, a rotation's
+ * end, or an edit's new grants), read at most once per `API_KEY_REVOCATION_CHECK_MS` (default 1 s)
+ * per key per isolate.
  * A warm key costs no KV read; an unknown key at most one KV read per 30 s per isolate; a key
  * with a bad checksum none at all. KV failing is 503 `key_store_unavailable`, never a pass.
  */
@@ -10,7 +11,7 @@ import { GatewayError } from "../errors";
 import { forgetKey, keyCaches, type VerifiedKey } from "../keys/cache";
 import { checkKeyFormat, type KeyFormatError } from "../keys/format";
 import { hashKey } from "../keys/hash";
-import { cacheApiMarkers } from "../keys/revocations";
+import { cacheApiMarkers, type Marker } from "../keys/revocations";
 import { type KeyRecord, KeyStore, kvFromBinding } from "../keys/store";
 import { expandScopes } from "../scopes";
 import type { VerifierDeps } from "./deps";
@@ -23,7 +24,9 @@ const FORMAT_DETAILS: Readonly<Record<KeyFormatError, string>> = {
 };
 
 const UNKNOWN = "The API key is not valid; it may have been deleted or rotated.";
-const EXPIRED = "The API key has expired: it was rotated and its grace period is over.";
+const EXPIRED_BY_ROTATION = "The API key has expired: it was rotated and its grace period is over.";
+const expired = (record: KeyRecord) =>
+  record.expired_by === "rotation" ? EXPIRED_BY_ROTATION : `The API key expired at ${record.expires_at}; create a new one.`;
 
 const invalid = (detail: string) => new GatewayError("invalid_api_key", { detail });
 
@@ -48,14 +51,20 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
   }
 
   const { record } = verified;
-  if (record.expires_at !== undefined && now >= Date.parse(record.expires_at)) throw invalid(EXPIRED);
+  if (record.expires_at !== undefined && now >= Date.parse(record.expires_at)) throw invalid(expired(record));
   // A delete or rotation made at this location wins over any copy of the record in this isolate
   // or in KV's edge cache. Reading the marker is I/O, so a busy key reads it at most once per
   // check interval: another isolate's delete takes effect here within that interval (0 = every
   // request). The isolate that served the delete forgot the key at once.
+  // An edit's marker carries the key's new grants: they replace those of any older record copy.
   if (now - verified.markerCheckedAt >= deps.config.apiKeys.revocationCheckMs) {
-    verified.notAfter = await revokedAfter(hash);
+    const marker = await readMarker(hash);
+    verified.notAfter = marker?.notAfter;
     verified.markerCheckedAt = now;
+    if (marker?.grants && marker.changedAt! > editedAt(record) && marker.changedAt !== verified.grantsChangedAt) {
+      verified.principal = { ...verified.principal, scopes: expandScopes(marker.grants) };
+      verified.grantsChangedAt = marker.changedAt;
+    }
   }
   if (verified.notAfter !== undefined && now >= verified.notAfter) {
     forgetKey(hash);
@@ -101,9 +110,11 @@ function toVerified(record: KeyRecord): VerifiedKey {
   };
 }
 
-async function revokedAfter(hash: string): Promise<number | undefined> {
+const editedAt = (record: KeyRecord) => (record.updated_at === undefined ? Number.NEGATIVE_INFINITY : Date.parse(record.updated_at));
+
+async function readMarker(hash: string): Promise<Marker | undefined> {
   try {
-    return await cacheApiMarkers.notAfter(hash);
+    return await cacheApiMarkers.read(hash);
   } catch (cause) {
     // Without the marker the gateway cannot know the key was not just deleted: fail closed.
     throw new GatewayError("key_store_unavailable", { detail: "The key store is unavailable; retry shortly.", cause });

@@ -1,13 +1,16 @@
 /**
  * The key management API, mounted at `/v1/chat/api-keys`. When a handler runs, the caller is
  * authenticated and holds the route's scope (`api-keys:read` for GET/HEAD, `api-keys:write`
- * otherwise); the services confine it to its own organisation and to scopes it holds.
+ * otherwise); the services confine it to its own organisation and to scopes it holds, and record
+ * every change in the audit log before making it.
  *
  * | call                          | answer                                   |
  * |-------------------------------|------------------------------------------|
  * | `POST /`        `{name, scopes}` | 201 the key, shown once               |
  * | `GET /`         `?limit&cursor`  | 200 `{data, next_cursor}`             |
+ * | `GET /audit`    `?key_id&cursor&limit` | 200 `{data, next_cursor}`, newest first |
  * | `GET /:id`                       | 200 the key's record                  |
+ * | `PATCH /:id`    `{name?, scopes?, metadata?}` | 200 the edited record    |
  * | `DELETE /:id`                    | 204                                   |
  * | `POST /:id/rotate` `{grace_period_seconds?}` | 201 the new key           |
  * | `POST /rotate`  `{ids, grace_period_seconds?}` | 200 `{data: [...]}`     |
@@ -15,11 +18,14 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env";
 import { GatewayError } from "../errors";
-import { cacheApiMarkers } from "./revocations";
-import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, listKeys, rotateKey, rotateKeys } from "./service";
-import { KeyStore, kvFromBinding } from "./store";
-import { type Checked, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput } from "./validate";
+import { auditLog } from "../audit/log";
+import { listAudit } from "../audit/query";
+import { AuditStore } from "../audit/store";
 import { readCapped } from "../body";
+import { cacheApiMarkers } from "./revocations";
+import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, listKeys, rotateKey, rotateKeys, updateKey } from "./service";
+import { KeyStore, kvFromBinding } from "./store";
+import { type Checked, checkAuditInput, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput, checkUpdateInput } from "./validate";
 
 /** Largest management request body, in bytes. */
 export const MAX_MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -48,7 +54,18 @@ keysApi.post("/rotate", async (c) => {
 // Before `/:id`, so that `GET /rotate` is 405 rather than an unknown key id.
 keysApi.all("/rotate", methodNotAllowed("POST"));
 
+keysApi.get("/audit", async (c) => {
+  const input = checked(checkAuditInput({ key_id: c.req.query("key_id"), cursor: c.req.query("cursor"), limit: c.req.query("limit") }));
+  return c.json(await listAudit(new AuditStore(c.env.AUDIT_DB), c.var.principal.orgId, input), 200, NO_STORE);
+});
+keysApi.all("/audit", methodNotAllowed("GET, HEAD"));
+
 keysApi.get("/:id", async (c) => c.json(await getKey(deps(c), c.var.principal.orgId, c.req.param("id")), 200, NO_STORE));
+
+keysApi.patch("/:id", async (c) => {
+  const input = checked(checkUpdateInput(await readJson(c.req.raw, true)));
+  return c.json(await updateKey(deps(c), actor(c), c.req.param("id"), input), 200, NO_STORE);
+});
 
 keysApi.delete("/:id", async (c) => {
   await deleteKey(deps(c), c.var.principal.orgId, c.req.param("id"));
@@ -63,7 +80,7 @@ keysApi.post("/:id/rotate", async (c) => {
 
 // Known paths with another method: 405 with `Allow`; anything else under the API: 404.
 keysApi.all("/", methodNotAllowed("GET, HEAD, POST"));
-keysApi.all("/:id", methodNotAllowed("GET, HEAD, DELETE"));
+keysApi.all("/:id", methodNotAllowed("GET, HEAD, PATCH, DELETE"));
 keysApi.all("/:id/rotate", methodNotAllowed("POST"));
 
 keysApi.all("*", () => {
@@ -78,7 +95,19 @@ function methodNotAllowed(allow: string): () => never {
 
 function deps(c: Context<AppEnv>): KeyServiceDeps {
   const { pepper, issuePrefix } = c.var.config.apiKeys;
-  return { store: new KeyStore(kvFromBinding(c.env.API_KEYS)), pepper, prefix: issuePrefix, markers: cacheApiMarkers };
+  const { method, subject } = c.var.principal;
+  const request = {
+    requestId: c.var.requestId ?? null,
+    clientIp: c.req.header("cf-connecting-ip") ?? null,
+    userAgent: c.req.header("user-agent") ?? null,
+  };
+  return {
+    store: new KeyStore(kvFromBinding(c.env.API_KEYS)),
+    pepper,
+    prefix: issuePrefix,
+    markers: cacheApiMarkers,
+    audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
+  };
 }
 
 function actor(c: Context<AppEnv>): Actor {

@@ -53,7 +53,10 @@ export class TtlLru<K, V> {
 /** A verified key as the positive cache holds it: the record and its ready-made principal. */
 export interface VerifiedKey {
   readonly record: KeyRecord;
-  readonly principal: Principal;
+  /** The key's principal; its scopes follow an edit's marker when one is newer than `record`. */
+  principal: Principal;
+  /** `changedAt` of the edit marker whose grants `principal` carries, if any. */
+  grantsChangedAt?: number;
   /** When this isolate last read the location's revocation marker for this key (epoch ms). */
   markerCheckedAt: number;
   /** What that marker said: the key stops working at this time (epoch ms), if it does. */

@@ -19,29 +19,56 @@ const MARKER_BASE = "https://revoked-api-keys.agntix.internal/";
  */
 export const MARKER_LINGER_SECONDS = VERIFIED_TTL_MS / 1000 + 60 + 60;
 
+/** What a location's marker says about a key. */
+export interface Marker {
+  /** The key stops working at this time (epoch ms), if it does. */
+  readonly notAfter?: number;
+  /** The key's grants since `changedAt` (an edit), if it was edited. */
+  readonly grants?: readonly string[];
+  /** When the grants changed (epoch ms). */
+  readonly changedAt?: number;
+}
+
 /** Location-wide revocation markers, by key hash. */
 export interface RevocationMarkers {
   /** Record that the key with this hash stops working at `notAfter` (epoch ms). */
   mark(hash: string, notAfter: number, now: number): Promise<void>;
-  /** When the key with this hash stops working, if a marker says so. */
-  notAfter(hash: string): Promise<number | undefined>;
+  /**
+   * Record that the key with this hash holds `grants` from `changedAt` on (an edit that narrowed
+   * or widened it), keeping the end it has (`notAfter`), if any.
+   */
+  regrant(hash: string, grants: readonly string[], changedAt: number, notAfter: number | undefined, now: number): Promise<void>;
+  /** What the marker for this hash says, if there is one. */
+  read(hash: string): Promise<Marker | undefined>;
+}
+
+function putMarker(hash: string, headers: Record<string, string>, notAfter: number | undefined, now: number): Promise<void> {
+  const maxAge = Math.max(0, Math.ceil(((notAfter ?? now) - now) / 1000)) + MARKER_LINGER_SECONDS;
+  const marker = new Response("revoked", { headers: { "cache-control": `public, max-age=${maxAge}`, ...headers } });
+  return caches.default.put(MARKER_BASE + hash, marker);
 }
 
 /** Markers in `caches.default` (the Cache API of the location serving the request). */
 export const cacheApiMarkers: RevocationMarkers = {
-  async mark(hash, notAfter, now) {
-    const maxAge = Math.max(0, Math.ceil((notAfter - now) / 1000)) + MARKER_LINGER_SECONDS;
-    const marker = new Response("revoked", {
-      headers: { "cache-control": `public, max-age=${maxAge}`, "x-not-after": String(notAfter) },
-    });
-    await caches.default.put(MARKER_BASE + hash, marker);
+  mark(hash, notAfter, now) {
+    return putMarker(hash, { "x-not-after": String(notAfter) }, notAfter, now);
   },
-  async notAfter(hash) {
+  regrant(hash, grants, changedAt, notAfter, now) {
+    const headers: Record<string, string> = { "x-grants": grants.join(" "), "x-changed-at": String(changedAt) };
+    if (notAfter !== undefined) headers["x-not-after"] = String(notAfter);
+    return putMarker(hash, headers, notAfter, now);
+  },
+  async read(hash) {
     const marker = await caches.default.match(MARKER_BASE + hash);
     if (!marker) return undefined;
-    const value = Number(marker.headers.get("x-not-after"));
     await marker.body?.cancel();
+    const notAfterHeader = marker.headers.get("x-not-after");
+    const grantsHeader = marker.headers.get("x-grants");
+    const notAfter = notAfterHeader === null ? undefined : Number(notAfterHeader);
+    const changedAt = Number(marker.headers.get("x-changed-at"));
+    const grants = grantsHeader === null || !Number.isFinite(changedAt) ? undefined : grantsHeader.split(" ").filter(Boolean);
     // An unreadable marker still says "revoked": refuse rather than guess.
-    return Number.isFinite(value) ? value : 0;
+    if ((notAfter !== undefined && !Number.isFinite(notAfter)) || (notAfter === undefined && grants === undefined)) return { notAfter: 0 };
+    return { ...(notAfter !== undefined ? { notAfter } : {}), ...(grants ? { grants, changedAt } : {}) };
   },
 };

@@ -4,6 +4,7 @@
  * operator CLI share them. Every caller sees only its own organisation: an id of another
  * organisation is `key_not_found`, exactly like an unknown id.
  */
+import type { AuditEvent, AuditLog } from "../audit/log";
 import { GatewayError } from "../errors";
 import { expandScopes, type Scope, sortScopes } from "../scopes";
 import { forgetKey, keyCaches } from "./cache";
@@ -11,7 +12,7 @@ import { generateKey, generateKeyId, isKeyId, keyHint, type KeyPrefix } from "./
 import { cursorTag, hashKey } from "./hash";
 import type { RevocationMarkers } from "./revocations";
 import type { CreatedBy, KeyRecord, KeyStore, StoredKey } from "./store";
-import type { CreateInput, FieldError, ListInput } from "./validate";
+import type { CreateInput, FieldError, KeyMetadata, ListInput, UpdateInput } from "./validate";
 
 /** What the key services need. */
 export interface KeyServiceDeps {
@@ -24,6 +25,11 @@ export interface KeyServiceDeps {
   readonly markers?: RevocationMarkers;
   /** Clock, epoch ms (default `Date.now`). */
   readonly now?: () => number;
+  /**
+   * The audit log: every change is recorded here before it is made (503 and no change when it
+   * cannot be). The management API always sets it; the operator CLI does not (docs/api-keys.md).
+   */
+  readonly audit?: AuditLog;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -42,8 +48,12 @@ export interface KeyView {
   readonly created_at: string;
   readonly created_by: CreatedBy;
   readonly last_used_at: string | null;
-  /** When the key stops working (rotation grace period), or null. */
+  /** When the key stops working (set at creation, or a rotation's grace period), or null. */
   readonly expires_at: string | null;
+  /** Free-form JSON object given at creation or by an edit, or null. */
+  readonly metadata: Readonly<Record<string, unknown>> | null;
+  /** When the key was last edited, or null. */
+  readonly updated_at: string | null;
   readonly rotated_from?: string;
   /** Created with the opt-in for browser use. */
   readonly allow_browser: boolean;
@@ -81,15 +91,74 @@ export function ungrantableScopes(held: ReadonlySet<Scope>, grants: readonly str
   return sortScopes(expandScopes(grants)).filter((scope) => !held.has(scope));
 }
 
-function requireGrantable(actor: Actor, grants: readonly string[]): void {
-  const missing = ungrantableScopes(actor.scopes, grants);
-  if (missing.length > 0) {
-    throw new GatewayError("scope_escalation", {
-      detail: `You cannot grant scopes you do not hold: ${missing.join(", ")}.`,
-      extra: { required_scopes: missing },
-    });
+/** What the caller tried when an escalation was refused, for the audit log. */
+interface Attempt {
+  readonly operation: "create" | "update" | "rotate" | "bulk_rotate";
+  readonly keyId: string | null;
+  readonly scopes: readonly string[];
+}
+
+/** Refuse (403 `scope_escalation`, audited) when `missing` is not empty. */
+async function refuseUnless(deps: KeyServiceDeps, actor: Actor, missing: readonly Scope[], attempt: Attempt): Promise<void> {
+  if (missing.length === 0) return;
+  const event: AuditEvent = {
+    action: "key.escalation_refused",
+    orgId: actor.orgId,
+    keyId: attempt.keyId,
+    detail: { operation: attempt.operation, requested_scopes: [...attempt.scopes], missing_scopes: [...missing] },
+  };
+  try {
+    await deps.audit?.record([event]);
+  } catch (cause) {
+    // Nothing changes either way: the refusal stands, and the lost row is in the logs.
+    logWarning("audit_refusal_write_failed", attempt.keyId ?? "-", cause);
+  }
+  throw new GatewayError("scope_escalation", {
+    detail: `You cannot grant scopes you do not hold: ${missing.join(", ")}.`,
+    extra: { required_scopes: [...missing] },
+  });
+}
+
+/** Refuse (403, audited) grants whose expansion the actor does not hold. */
+function requireGrantable(deps: KeyServiceDeps, actor: Actor, grants: readonly string[], attempt: Omit<Attempt, "scopes">): Promise<void> {
+  return refuseUnless(deps, actor, ungrantableScopes(actor.scopes, grants), { ...attempt, scopes: grants });
+}
+
+/**
+ * The scopes an edit from `from` to `to` adds that `held` lacks. The rule: an edit may remove any
+ * scope (as deleting the key could), and add only scopes the caller holds itself (as creating a
+ * key with them could).
+ */
+export function widenedBeyond(held: ReadonlySet<Scope>, from: readonly string[], to: readonly string[]): Scope[] {
+  const had = expandScopes(from);
+  return sortScopes(expandScopes(to)).filter((scope) => !had.has(scope) && !held.has(scope));
+}
+
+/**
+ * Run `change` after its events are in the audit log; if the change fails, the rows are taken
+ * back. An audit log that cannot be written stops the change (503 `audit_unavailable`).
+ */
+async function audited<T>(deps: KeyServiceDeps, events: readonly AuditEvent[], change: () => Promise<T>): Promise<T> {
+  const receipt = await deps.audit?.record(events);
+  try {
+    return await change();
+  } catch (error) {
+    if (receipt) await deps.audit!.retract(receipt);
+    throw error;
   }
 }
+
+/** The parts of a record an edit can change, as the audit log shows them before and after. */
+const editable = (record: KeyRecord) => ({ name: record.name, scopes: [...record.scopes], metadata: record.metadata ?? null });
+
+/** A record as the audit log shows a key that was created. */
+const created = (record: KeyRecord) => ({
+  ...editable(record),
+  hint: record.hint,
+  allow_browser: record.allow_browser === true,
+  expires_at: record.expires_at ?? null,
+  ...(record.rotated_from ? { rotated_from: record.rotated_from } : {}),
+});
 
 function keyNotFound(errors?: FieldError[]): GatewayError {
   return new GatewayError("key_not_found", {
@@ -108,6 +177,8 @@ function view(record: KeyRecord, lastUsedAt: string | null): KeyView {
     created_by: record.created_by,
     last_used_at: lastUsedAt,
     expires_at: record.expires_at ?? null,
+    metadata: record.metadata ?? null,
+    updated_at: record.updated_at ?? null,
     ...(record.rotated_from ? { rotated_from: record.rotated_from } : {}),
     allow_browser: record.allow_browser === true,
   };
@@ -127,14 +198,16 @@ interface Issued {
   readonly stored: StoredKey;
 }
 
-async function issue(
-  deps: KeyServiceDeps,
-  actor: Actor,
-  name: string,
-  scopes: readonly string[],
-  rotatedFrom?: string,
-  allowBrowser = false,
-): Promise<Issued> {
+/** What a new key is made of besides its name and scopes. */
+interface IssueOptions {
+  readonly rotatedFrom?: string;
+  readonly allowBrowser?: boolean;
+  readonly expiresAt?: string;
+  readonly metadata?: KeyMetadata | Readonly<Record<string, unknown>>;
+}
+
+/** A new key and its record, not yet stored. */
+async function prepare(deps: KeyServiceDeps, actor: Actor, name: string, scopes: readonly string[], options: IssueOptions = {}): Promise<Issued> {
   if (actor.orgId === "" || actor.orgId.length > MAX_ORG_ID_LENGTH) {
     throw new GatewayError("validation_failed", {
       detail: "The organization id is not usable.",
@@ -151,12 +224,31 @@ async function issue(
     hint: keyHint(key),
     created_at: iso(clock(deps)),
     created_by: { method: actor.createdBy.method, id: actor.createdBy.id.slice(0, 64) },
-    ...(rotatedFrom ? { rotated_from: rotatedFrom } : {}),
-    ...(allowBrowser ? { allow_browser: true as const } : {}),
+    ...(options.expiresAt ? { expires_at: options.expiresAt } : {}),
+    ...(options.rotatedFrom ? { rotated_from: options.rotatedFrom } : {}),
+    ...(options.allowBrowser ? { allow_browser: true as const } : {}),
+    ...(options.metadata ? { metadata: options.metadata } : {}),
   };
-  await deps.store.insert(record, hash);
   return { created: { ...view(record, null), key }, stored: { ...record, hash } };
 }
+
+/** Store a prepared key. */
+async function store(deps: KeyServiceDeps, issued: Issued): Promise<Issued> {
+  const { hash, ...record } = issued.stored;
+  await deps.store.insert(record, hash);
+  return issued;
+}
+
+/**
+ * What a rotation's new key inherits besides name and scopes: the browser opt-in, the metadata,
+ * and an end chosen at creation (not a grace period's).
+ */
+const inherited = (old: StoredKey): IssueOptions => ({
+  rotatedFrom: old.id,
+  ...(old.allow_browser === true ? { allowBrowser: true } : {}),
+  ...(old.expires_at && old.expired_by !== "rotation" ? { expiresAt: old.expires_at } : {}),
+  ...(old.metadata ? { metadata: old.metadata } : {}),
+});
 
 /** Delete a key everywhere this isolate can reach: KV, this isolate's caches, this location's marker. */
 async function revoke(deps: KeyServiceDeps, stored: StoredKey): Promise<void> {
@@ -225,8 +317,62 @@ async function decodeCursor(deps: KeyServiceDeps, orgId: string, token: string):
 
 /** Create a key; refuses (403 `scope_escalation`) a scope the actor does not hold. */
 export async function createKey(deps: KeyServiceDeps, actor: Actor, input: CreateInput): Promise<CreatedKey> {
-  requireGrantable(actor, input.scopes);
-  return (await issue(deps, actor, input.name, input.scopes, undefined, input.allowBrowser === true)).created;
+  await requireGrantable(deps, actor, input.scopes, { operation: "create", keyId: null });
+  const issued = await prepare(deps, actor, input.name, input.scopes, {
+    ...(input.allowBrowser === true ? { allowBrowser: true } : {}),
+    ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
+    ...(input.metadata ? { metadata: input.metadata } : {}),
+  });
+  const event: AuditEvent = { action: "key.created", orgId: actor.orgId, keyId: issued.stored.id, after: created(issued.stored) };
+  await audited(deps, [event], () => store(deps, issued));
+  return issued.created;
+}
+
+/**
+ * Edit a key's name, scopes or metadata. Scopes follow `widenedBeyond`'s rule (403 otherwise). A
+ * change of scopes takes effect in this isolate at once, at this location within the marker check
+ * interval, and elsewhere within the revocation bound (docs/api-keys.md).
+ */
+export async function updateKey(deps: KeyServiceDeps, actor: Actor, id: string, input: UpdateInput): Promise<KeyView> {
+  const stored = await findOwned(deps, actor.orgId, id);
+  if (!stored) throw keyNotFound();
+  if (input.scopes) {
+    const missing = widenedBeyond(actor.scopes, stored.scopes, input.scopes);
+    await refuseUnless(deps, actor, missing, { operation: "update", keyId: stored.id, scopes: input.scopes });
+  }
+  const now = clock(deps);
+  const { metadata: _old, ...rest } = stored;
+  const metadata = input.metadata === undefined ? stored.metadata : (input.metadata ?? undefined);
+  const updated: StoredKey = {
+    ...rest,
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.scopes !== undefined ? { scopes: input.scopes } : {}),
+    ...(metadata ? { metadata } : {}),
+    updated_at: iso(now),
+  };
+  const event: AuditEvent = { action: "key.updated", orgId: actor.orgId, keyId: stored.id, before: editable(stored), after: editable(updated) };
+  await audited(deps, [event], () => deps.store.update(updated));
+  forgetKey(stored.hash);
+  if (input.scopes && !sameScopes(stored.scopes, input.scopes)) await regrant(deps, updated, now);
+  const lastUsed = await deps.store.lastUsed([stored.id]);
+  return view(updated, lastUsed.get(stored.id) ?? null);
+}
+
+const sameScopes = (a: readonly string[], b: readonly string[]) => {
+  const x = sortScopes(expandScopes(a));
+  const y = sortScopes(expandScopes(b));
+  return x.length === y.length && x.every((s, i) => s === y[i]);
+};
+
+/** Tell this location's isolates the key's new grants (they replace any older copy's). */
+async function regrant(deps: KeyServiceDeps, updated: StoredKey, now: number): Promise<void> {
+  try {
+    const notAfter = updated.expires_at === undefined ? undefined : Date.parse(updated.expires_at);
+    await deps.markers?.regrant(updated.hash, updated.scopes, now, notAfter, now);
+  } catch (cause) {
+    // KV holds the truth; other isolates here then see the edit within the revocation bound.
+    logWarning("regrant_marker_failed", updated.id, cause);
+  }
 }
 
 /** One page of the organisation's keys, newest first, with `last_used_at`. */
@@ -254,7 +400,7 @@ export async function getKey(deps: KeyServiceDeps, orgId: string, id: string): P
 export async function deleteKey(deps: KeyServiceDeps, orgId: string, id: string): Promise<void> {
   const stored = await findOwned(deps, orgId, id);
   if (!stored) throw keyNotFound();
-  await revoke(deps, stored);
+  await audited(deps, [{ action: "key.deleted", orgId, keyId: stored.id, before: created(stored) }], () => revoke(deps, stored));
 }
 
 /**
@@ -264,10 +410,11 @@ export async function deleteKey(deps: KeyServiceDeps, orgId: string, id: string)
 export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, graceSeconds: number): Promise<RotatedKey> {
   const stored = await findOwned(deps, actor.orgId, id);
   if (!stored) throw keyNotFound();
-  requireGrantable(actor, stored.scopes);
-  const { created } = await issue(deps, actor, stored.name, stored.scopes, stored.id, stored.allow_browser === true);
+  await requireGrantable(deps, actor, stored.scopes, { operation: "rotate", keyId: stored.id });
+  const issued = await prepare(deps, actor, stored.name, stored.scopes, inherited(stored));
+  await audited(deps, rotationEvents("key.rotated", actor.orgId, stored, issued, graceSeconds), () => store(deps, issued));
   const oldKeyExpiresAt = await retire(deps, stored, graceSeconds);
-  return { ...created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };
+  return { ...issued.created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };
 }
 
 /**
@@ -286,21 +433,25 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   const missing = ids.flatMap((_, i) => (found[i] ? [] : [{ field: `ids[${i}]`, message: "names no API key in your organization" }]));
   if (missing.length) throw keyNotFound(missing);
   const olds = found as StoredKey[];
-  requireGrantable(actor, olds.flatMap((stored) => stored.scopes));
+  await requireGrantable(deps, actor, olds.flatMap((stored) => stored.scopes), { operation: "bulk_rotate", keyId: null });
 
+  const prepared = await Promise.all(olds.map((old) => prepare(deps, actor, old.name, old.scopes, inherited(old))));
+  const events = olds.flatMap((old, i) => rotationEvents("key.bulk_rotated", actor.orgId, old, prepared[i]!, graceSeconds));
   const issued: Issued[] = [];
-  try {
-    for (let i = 0; i < olds.length; i += BULK_CONCURRENCY) {
-      const batch = olds.slice(i, i + BULK_CONCURRENCY);
-      const results = await Promise.allSettled(batch.map((old) => issue(deps, actor, old.name, old.scopes, old.id, old.allow_browser === true)));
-      for (const result of results) if (result.status === "fulfilled") issued.push(result.value);
-      const failed = results.find((result) => result.status === "rejected");
-      if (failed) throw failed.reason;
+  await audited(deps, events, async () => {
+    try {
+      for (let i = 0; i < prepared.length; i += BULK_CONCURRENCY) {
+        const batch = prepared.slice(i, i + BULK_CONCURRENCY);
+        const results = await Promise.allSettled(batch.map((p) => store(deps, p)));
+        for (const result of results) if (result.status === "fulfilled") issued.push(result.value);
+        const failed = results.find((result) => result.status === "rejected");
+        if (failed) throw failed.reason;
+      }
+    } catch (error) {
+      await Promise.allSettled(issued.map(({ stored }) => deps.store.remove(stored)));
+      throw error;
     }
-  } catch (error) {
-    await Promise.allSettled(issued.map(({ stored }) => deps.store.remove(stored)));
-    throw error;
-  }
+  });
 
   const rotated: RotatedKey[] = [];
   for (let i = 0; i < olds.length; i += BULK_CONCURRENCY) {
@@ -309,4 +460,12 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
     batch.forEach((old, j) => rotated.push({ ...issued[i + j]!.created, old_id: old.id, old_key_expires_at: ends[j] ?? null }));
   }
   return rotated;
+}
+
+/** A rotation's rows: the old key rotated (naming its successor), the new key created from it. */
+function rotationEvents(action: "key.rotated" | "key.bulk_rotated", orgId: string, old: StoredKey, issued: Issued, graceSeconds: number): AuditEvent[] {
+  return [
+    { action, orgId, keyId: old.id, before: created(old), detail: { new_key_id: issued.stored.id, grace_period_seconds: graceSeconds } },
+    { action: "key.created", orgId, keyId: issued.stored.id, after: created(issued.stored), detail: { rotated_from: old.id } },
+  ];
 }

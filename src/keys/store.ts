@@ -11,7 +11,9 @@
  * ¹ KV sends metadata in a header (ASCII) and caps it at 1024 bytes: a record that does not fit
  * (a non-ASCII name, say) leaves only `{id}` there, and `list` reads its `k:` entry instead.
  * `<org>` is URI-encoded so one organisation's prefix can never be another's. A key in its
- * rotation grace period carries `expires_at`, and its entries a KV `expiration` shortly after.
+ * rotation grace period carries `expires_at`, and its entries a KV `expiration` shortly after; a key
+ * given an end at creation keeps its entries a week after it (so it is refused as "expired").
+ * `metadata` lives in the `k:` entry only: verification never needs it.
  * Every KV failure becomes 503 `key_store_unavailable`: the gateway fails closed.
  */
 import { GatewayError } from "../errors";
@@ -33,12 +35,18 @@ export interface KeyRecord {
   readonly hint: string;
   readonly created_at: string;
   readonly created_by: CreatedBy;
-  /** Set during a rotation's grace period: the key stops working at this instant. */
+  /** The key stops working at this instant: set at creation, or by a rotation's grace period. */
   readonly expires_at?: string;
+  /** `rotation` when `expires_at` is the end of a rotation's grace period. */
+  readonly expired_by?: "rotation";
   /** The key this one replaced by rotation. */
   readonly rotated_from?: string;
   /** Explicit opt-in at creation: the key may be sent by a browser (e.g. a local tool); absent otherwise. */
   readonly allow_browser?: true;
+  /** Last edit (name, scopes, metadata), if any: orders a record against a scope marker. */
+  readonly updated_at?: string;
+  /** Free-form JSON object (≤ 1 KiB), returned by list and get. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** A record with its lookup hash, as stored under its id. */
@@ -100,9 +108,17 @@ const MAX_MS = 9_999_999_999_999;
 const indexKey = (record: KeyRecord) =>
   `${orgPrefix(record.org_id)}${String(MAX_MS - Date.parse(record.created_at)).padStart(13, "0")}:${record.id}`;
 
-/** KV `expiration` (epoch seconds) for a key that stops at `expiresAt`: a minute later, as KV requires ≥ 60 s ahead. */
+/** How long the entries of a key that expired on its own date stay in KV (refused as "expired" meanwhile). */
+export const EXPIRED_KEY_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/**
+ * KV `expiration` (epoch seconds) of a key's entries: a minute after a rotation's grace period ends
+ * (KV requires ≥ 60 s ahead), a week after an end chosen at creation.
+ */
 const kvExpiration = (record: KeyRecord) =>
-  record.expires_at === undefined ? undefined : Math.ceil(Date.parse(record.expires_at) / 1000) + 60;
+  record.expires_at === undefined
+    ? undefined
+    : Math.ceil(Date.parse(record.expires_at) / 1000) + (record.expired_by === "rotation" ? 60 : EXPIRED_KEY_RETENTION_SECONDS);
 
 const withExpiration = (expiration: number | undefined) => (expiration === undefined ? {} : { expiration });
 
@@ -113,7 +129,8 @@ const fitsMetadata = (value: unknown) => {
   return text.length <= KV_METADATA_MAX_BYTES && /^[\x20-\x7e]*$/.test(text);
 };
 
-const recordOf = ({ hash: _hash, ...record }: StoredKey): KeyRecord => record;
+/** What the verification entry holds: the record without its hash or metadata. */
+const verificationRecord = ({ hash: _hash, metadata: _metadata, ...record }: StoredKey): KeyRecord => record;
 
 function isRecord(value: unknown): value is KeyRecord {
   if (typeof value !== "object" || value === null) return false;
@@ -131,7 +148,9 @@ function isRecord(value: unknown): value is KeyRecord {
     by !== null &&
     typeof by["id"] === "string" &&
     (r["expires_at"] === undefined || typeof r["expires_at"] === "string") &&
-    (r["allow_browser"] === undefined || r["allow_browser"] === true)
+    (r["allow_browser"] === undefined || r["allow_browser"] === true) &&
+    (r["updated_at"] === undefined || typeof r["updated_at"] === "string") &&
+    (r["metadata"] === undefined || (typeof r["metadata"] === "object" && r["metadata"] !== null && !Array.isArray(r["metadata"])))
   );
 }
 
@@ -215,7 +234,7 @@ export class KeyStore {
   async insert(record: KeyRecord, hash: string): Promise<void> {
     try {
       await this.#writeManaged({ ...record, hash });
-      await io(() => this.kv.put(hashKey(hash), JSON.stringify(record)));
+      await io(() => this.kv.put(hashKey(hash), JSON.stringify(verificationRecord({ ...record, hash })), withExpiration(kvExpiration(record))));
     } catch (error) {
       await Promise.allSettled([this.kv.delete(hashKey(hash)), this.kv.delete(idKey(record.id)), this.kv.delete(indexKey(record))]);
       throw error;
@@ -224,13 +243,23 @@ export class KeyStore {
 
   /** Give a key an end: rewrite its entries with `expires_at` and a KV `expiration` shortly after. */
   async expire(stored: StoredKey, expiresAt: string): Promise<StoredKey> {
-    const updated: StoredKey = { ...stored, expires_at: expiresAt };
+    const updated: StoredKey = { ...stored, expires_at: expiresAt, expired_by: "rotation" };
     const expiration = kvExpiration(updated);
     // The hash entry first: if a later write fails, the key still ends on time and merely stays
     // listed until it does; the other order could leave a working key with no record to delete.
-    await io(() => this.kv.put(hashKey(stored.hash), JSON.stringify(recordOf(updated)), withExpiration(expiration)));
+    await io(() => this.kv.put(hashKey(stored.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration)));
     await this.#writeManaged(updated);
     return updated;
+  }
+
+  /**
+   * Replace a key's record by `updated` (same id, hash and creation time; an edit). The hash entry
+   * first, so verification sees a narrowing before the management entries say it happened.
+   */
+  async update(updated: StoredKey): Promise<void> {
+    const expiration = kvExpiration(updated);
+    await io(() => this.kv.put(hashKey(updated.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration)));
+    await this.#writeManaged(updated);
   }
 
   /** Delete a key: its hash entry first (verification stops), then its id, index and last-used entries. */

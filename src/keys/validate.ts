@@ -25,12 +25,32 @@ export const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 3600;
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 100;
 
+/** Largest `metadata`, serialised as JSON, in UTF-8 bytes. */
+export const MAX_METADATA_BYTES = 1024;
+/** Latest `expires_at` a key may be given, from now: 10 years, in ms. */
+export const MAX_EXPIRY_MS = 3650 * 24 * 3600 * 1000;
+/** Earliest `expires_at`, from now: a minute (KV cannot expire entries sooner), in ms. */
+export const MIN_EXPIRY_MS = 60_000;
+
+/** Free-form key metadata: a JSON object of at most `MAX_METADATA_BYTES`. */
+export type KeyMetadata = Record<string, unknown>;
+
 /** A request to create a key. */
 export interface CreateInput {
   readonly name: string;
   readonly scopes: string[];
   /** Opt-in: the key may be sent by a browser (default false). */
   readonly allowBrowser?: boolean;
+  /** When the key stops working (ISO 8601, normalised to UTC), or undefined for never. */
+  readonly expiresAt?: string;
+  readonly metadata?: KeyMetadata;
+}
+
+/** A request to edit a key: at least one field. `metadata: null` removes it. */
+export interface UpdateInput {
+  readonly name?: string;
+  readonly scopes?: string[];
+  readonly metadata?: KeyMetadata | null;
 }
 
 /** A request to rotate one key. */
@@ -117,17 +137,73 @@ function checkGrace(value: unknown, errors: FieldError[]): number {
   return value;
 }
 
+// RFC 3339 date-time with an explicit offset (no local times: a key must end at one instant).
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+function checkExpiresAt(value: unknown, now: number, errors: FieldError[]): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const at = typeof value === "string" && RFC3339.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(at)) {
+    errors.push({ field: "expires_at", message: "must be an RFC 3339 date-time with a time zone, e.g. 2027-01-31T00:00:00Z" });
+    return undefined;
+  }
+  if (at < now + MIN_EXPIRY_MS) errors.push({ field: "expires_at", message: "must be at least a minute in the future" });
+  else if (at > now + MAX_EXPIRY_MS) errors.push({ field: "expires_at", message: "must be at most 10 years in the future" });
+  return new Date(at).toISOString();
+}
+
+/** UTF-8 length of a string. */
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
+
+function checkMetadata(value: unknown, errors: FieldError[]): KeyMetadata | undefined {
+  if (!isObject(value)) {
+    errors.push({ field: "metadata", message: "must be a JSON object" });
+    return undefined;
+  }
+  if (utf8Bytes(JSON.stringify(value)) > MAX_METADATA_BYTES) {
+    errors.push({ field: "metadata", message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON` });
+    return undefined;
+  }
+  return value;
+}
+
 const notObject: FieldError = { field: "body", message: "must be a JSON object" };
 
-/** Check a create request: `{name, scopes, allow_browser?}`. Scopes are de-duplicated, in the order given. */
-export function checkCreateInput(body: unknown): Checked<CreateInput> {
+/**
+ * Check a create request: `{name, scopes, allow_browser?, expires_at?, metadata?}`. Scopes are de-duplicated, in
+ * the order given; `expires_at` must lie between a minute and 10 years after `now`.
+ */
+export function checkCreateInput(body: unknown, now = Date.now()): Checked<CreateInput> {
   if (!isObject(body)) return { ok: false, errors: [notObject] };
-  const errors = unknownFields(body, ["name", "scopes", "allow_browser"]);
+  const errors = unknownFields(body, ["name", "scopes", "allow_browser", "expires_at", "metadata"]);
   const name = checkName(body["name"], errors);
   const scopes = checkScopes(body["scopes"], errors);
   const allowBrowser = body["allow_browser"] ?? false;
   if (typeof allowBrowser !== "boolean") errors.push({ field: "allow_browser", message: "must be true or false" });
-  return errors.length ? { ok: false, errors } : { ok: true, value: { name, scopes, ...(allowBrowser === true ? { allowBrowser } : {}) } };
+  const expiresAt = checkExpiresAt(body["expires_at"], now, errors);
+  const metadata = body["metadata"] === undefined || body["metadata"] === null ? undefined : checkMetadata(body["metadata"], errors);
+  if (errors.length) return { ok: false, errors };
+  return {
+    ok: true,
+    value: { name, scopes, ...(allowBrowser === true ? { allowBrowser } : {}), ...(expiresAt ? { expiresAt } : {}), ...(metadata ? { metadata } : {}) },
+  };
+}
+
+/** Check an edit: `{name?, scopes?, metadata?}` with at least one of them (`metadata: null` removes it). */
+export function checkUpdateInput(body: unknown): Checked<UpdateInput> {
+  if (!isObject(body)) return { ok: false, errors: [notObject] };
+  const errors = unknownFields(body, ["name", "scopes", "metadata"]);
+  if (!("name" in body) && !("scopes" in body) && !("metadata" in body)) {
+    errors.push({ field: "body", message: "must change at least one of name, scopes, metadata" });
+  }
+  const name = "name" in body ? checkName(body["name"], errors) : undefined;
+  const scopes = "scopes" in body ? checkScopes(body["scopes"], errors) : undefined;
+  const metadata = !("metadata" in body) ? undefined : body["metadata"] === null ? null : checkMetadata(body["metadata"], errors);
+  if (errors.length) return { ok: false, errors };
+  return {
+    ok: true,
+    value: { ...(name !== undefined ? { name } : {}), ...(scopes !== undefined ? { scopes } : {}), ...(metadata !== undefined ? { metadata } : {}) },
+  };
 }
 
 /** Check a rotate request: `{grace_period_seconds?}` (an absent body is `{}`). */
@@ -171,4 +247,32 @@ export function checkListInput(query: { limit?: string | undefined; cursor?: str
     errors.push({ field: "cursor", message: "is not a cursor returned by this API" });
   }
   return errors.length ? { ok: false, errors } : { ok: true, value: { limit, cursor } };
+}
+
+/** Default and largest page size of the audit log. */
+export const DEFAULT_AUDIT_LIMIT = 50;
+export const MAX_AUDIT_LIMIT = 200;
+
+/** An audit log request. */
+export interface AuditInput {
+  readonly keyId: string | undefined;
+  readonly cursor: string | undefined;
+  readonly limit: number;
+}
+
+/** Check audit query parameters: `key_id` (a key id), `cursor` (opaque), `limit` (1–200, default 50). */
+export function checkAuditInput(query: { key_id?: string | undefined; cursor?: string | undefined; limit?: string | undefined }): Checked<AuditInput> {
+  const errors: FieldError[] = [];
+  const keyId = query.key_id === "" ? undefined : query.key_id;
+  if (keyId !== undefined && !/^key_[0-9A-Za-z]{24}$/.test(keyId)) errors.push({ field: "key_id", message: "is not a key id" });
+  const cursor = query.cursor === "" ? undefined : query.cursor;
+  if (cursor !== undefined && (cursor.length > 256 || !/^[A-Za-z0-9_-]+$/.test(cursor))) {
+    errors.push({ field: "cursor", message: "is not a cursor returned by this API" });
+  }
+  let limit = DEFAULT_AUDIT_LIMIT;
+  if (query.limit !== undefined) {
+    limit = /^\d{1,3}$/.test(query.limit) ? Number(query.limit) : NaN;
+    if (!(limit >= 1 && limit <= MAX_AUDIT_LIMIT)) errors.push({ field: "limit", message: `must be an integer from 1 to ${MAX_AUDIT_LIMIT}` });
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: { keyId, cursor, limit } };
 }
