@@ -1,8 +1,12 @@
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Tests run inside workerd: the gateway is the main worker (wrangler.toml's top level), and the
 // example origins run as real auxiliary workers that its CHAT and VOICE bindings reach by name.
+// The audit log's D1 migrations, applied by test/setup/d1.ts before each test file (as `npm run dev`
+// applies them with `wrangler d1 migrations apply`).
+const auditMigrations = await readD1Migrations("./migrations");
+
 export default defineConfig({
   plugins: [
     cloudflareTest({
@@ -19,6 +23,7 @@ export default defineConfig({
           CLERK_JWKS_URL: "",
           CLERK_AUTHORIZED_PARTIES: "https://app.agntix.test,http://localhost:3000",
           CLERK_JWT_KEY: "",
+          TEST_AUDIT_MIGRATIONS: auditMigrations,
         },
         // The gateway's (and the tests') outbound fetch goes to the stand-in IdP: no network.
         outboundService: "jwks-server",
@@ -49,6 +54,7 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["./test/setup/d1.ts"],
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

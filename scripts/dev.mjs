@@ -29,6 +29,17 @@ function runJson(script, args) {
   }
 }
 
+// The audit log's schema (migrations/) in local D1, as a deployment gets it with `--remote`.
+const migrated = spawnSync("wrangler", ["d1", "migrations", "apply", "AUDIT_DB", "--local"], {
+  encoding: "utf8",
+  shell: process.platform === "win32",
+  env: { ...process.env, CI: "1" }, // never prompt
+});
+if (migrated.status !== 0) {
+  process.stderr.write(migrated.stderr || migrated.stdout || "wrangler d1 migrations apply failed\n");
+  process.exit(1);
+}
+
 const devKey = existsSync("scripts/keys.ts") ? runJson("scripts/keys.ts", ["seed-dev"]) : undefined;
 const devToken = existsSync("scripts/token.ts")
   ? runJson("scripts/token.ts", ["--org", "org_dev", "--role", "admin", "--ttl", "86400"])

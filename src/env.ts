@@ -7,6 +7,8 @@ import type { Route } from "./routes";
 export interface Bindings {
   /** Key store: hashed keys, records, organisation index. */
   API_KEYS: KVNamespace;
+  /** Audit log of key management (D1; schema in migrations/). */
+  AUDIT_DB: D1Database;
   /** Origin for `/v1/chat/*`. */
   CHAT: Fetcher;
   /** Origin for `/v1/voice/*`. */
@@ -170,6 +172,7 @@ export function parseConfig(env: Bindings): Config {
   }
   const dev = environment === "development";
   if (!env.API_KEYS) throw new ConfigError("API_KEYS KV binding is missing");
+  if (!env.AUDIT_DB) throw new ConfigError("AUDIT_DB D1 binding is missing");
   if (!env.CHAT || !env.VOICE) throw new ConfigError("CHAT and VOICE service bindings are required");
 
   const issuer = (env.CLERK_ISSUER ?? "").trim();

@@ -24,6 +24,7 @@ export const ERRORS = {
   internal_error: { status: 500, title: "Internal error" },
   origin_error: { status: 502, title: "Bad gateway" },
   key_store_unavailable: { status: 503, title: "Key store unavailable" },
+  audit_unavailable: { status: 503, title: "Audit log unavailable" },
   jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
   gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
   origin_timeout: { status: 504, title: "Gateway timeout" },

@@ -4,6 +4,8 @@
  * the gate (config, size limits, path check and route match, authenticate, authorise, body limit)
  * → key API or forward.
  *
+ * Cron: `scheduled` (src/scheduled.ts) purges the audit log's expired rows.
+ *
  * The gate is one middleware calling plain functions in that order: each Hono middleware hop and
  * each touch of `c.res` costs measurable CPU on the hot path (docs/performance.md).
  */
@@ -12,12 +14,13 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
-import { type AppEnv, type Config, getConfig } from "./env";
+import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
 import { forward } from "./proxy/forward";
 import { hasCaseVariantRoute, matchRoute, requiredScopes, type Route } from "./routes";
+import { scheduled } from "./scheduled";
 
 const app = new Hono<AppEnv>();
 
@@ -140,4 +143,5 @@ function logError(requestId: string | undefined, code: string, cause: unknown): 
   console.error(JSON.stringify({ level: "error", event: "request_failed", code, request_id: requestId, cause: kind }));
 }
 
-export default app;
+/** The worker: requests through the Hono app, the daily Cron Trigger through `scheduled`. */
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Bindings>;

@@ -132,6 +132,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     bindings: { ...build.vars, ...options.extraBindings },
     // One namespace id: every gateway-like worker sees the same seeded keys.
     kvNamespaces: { API_KEYS: "bench-api-keys" },
+    // The audit log: no request of the bench writes it, but the config requires the binding.
+    d1Databases: { AUDIT_DB: "bench-audit" },
     serviceBindings: { CHAT: CHAT_ORIGIN, VOICE: VOICE_ORIGIN },
     // Every outbound fetch (the JWKS) goes to the stand-in IdP: nothing leaves the machine.
     outboundService: IDP,
