@@ -44,6 +44,10 @@ const devKey = existsSync("scripts/keys.ts") ? runJson("scripts/keys.ts", ["seed
 const devToken = existsSync("scripts/token.ts")
   ? runJson("scripts/token.ts", ["--org", "org_dev", "--role", "admin", "--ttl", "86400"])
   : undefined;
+// A template token lives 10 minutes at most (CLERK_TEMPLATE_MAX_LIFETIME_SECONDS): mint more as needed.
+const devTemplateToken = existsSync("scripts/token.ts")
+  ? runJson("scripts/token.ts", ["--template", "agntix", "--org", "org_dev", "--role", "admin", "--ttl", "600"])
+  : undefined;
 
 function banner() {
   const lines = [
@@ -69,6 +73,15 @@ function banner() {
       "Development session token (org_dev admin, 24 h; mint more with `npm run token -- --org org_dev --role member`):",
       `  export AGNTIX_TOKEN=${devToken.token}`,
       `  curl ${BASE}/v1/chat/agents -H "Authorization: Bearer $AGNTIX_TOKEN"`,
+    );
+  }
+  if (devTemplateToken?.token) {
+    lines.push(
+      "",
+      'Development JWT-template token, as getToken({ template: "agntix" }) returns it (org_dev admin, 10 min;',
+      "mint another with `npm run token -- --template agntix --ttl 600`):",
+      `  export AGNTIX_TEMPLATE_TOKEN=${devTemplateToken.token}`,
+      `  curl ${BASE}/v1/chat/agents -H "Authorization: Bearer $AGNTIX_TEMPLATE_TOKEN"`,
     );
   }
   lines.push(

@@ -6,17 +6,26 @@
  *   npm run token -- --org org_dev --role admin [--ttl 3600] [--permissions voice:write,org:chat:read]
  *                    [--user user_dev] [--azp http://localhost:3000] [--v1] [--pending] [--json]
  *
+ * With `--template agntix`, a JWT-template token instead, as `getToken({ template: "agntix" })`
+ * returns it: Clerk's default claims (no sid) plus aud "agntix" and org_id / org_slug / org_role /
+ * org_permissions (docs/authentication.md). Its --ttl defaults to 60 s (Clerk's default) and may
+ * not exceed 600 s, the gateway's default CLERK_TEMPLATE_MAX_LIFETIME_SECONDS.
+ *
+ *   npm run token -- --template agntix [--org org_dev] [--role member] [--ttl 60] [--no-org] [--json]
+ *
  * Prints the token (or, with --json, `{"token", "expires_at", "claims"}`) on stdout.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { importPKCS8, SignJWT } from "jose";
-import { encodeOrgPermissions, JWT_CATEGORY_SESSION_TOKEN } from "../src/auth/jwt-claims";
+import { encodeOrgPermissions, JWT_CATEGORY_JWT_TEMPLATE, JWT_CATEGORY_SESSION_TOKEN } from "../src/auth/jwt-claims";
 
 const ROOT = new URL("../", import.meta.url);
 const PRIVATE_KEY = new URL("examples/dev-keys/development-only.private.pem", ROOT);
 const DEV_KID = "ins_development_only";
 const MAX_TTL = 7 * 24 * 3600;
+/** The gateway's default CLERK_TEMPLATE_MAX_LIFETIME_SECONDS. */
+const MAX_TEMPLATE_TTL = 600;
 
 /** A var of wrangler.toml's top level (local development), e.g. CLERK_ISSUER. */
 function devVar(name: string): string | undefined {
@@ -35,7 +44,8 @@ const { values } = parseArgs({
     org: { type: "string", default: "org_dev" },
     role: { type: "string", default: "admin" },
     permissions: { type: "string", default: "" },
-    ttl: { type: "string", default: "3600" },
+    ttl: { type: "string" },
+    template: { type: "string" },
     user: { type: "string", default: "user_dev" },
     session: { type: "string", default: "sess_dev" },
     azp: { type: "string" },
@@ -54,8 +64,11 @@ if (values.help) {
   process.exit(0);
 }
 
-const ttl = Number(values.ttl);
-if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_TTL) fail(`--ttl must be 1…${MAX_TTL} seconds`);
+const template = values.template;
+if (template !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(template)) fail("--template must be a template name, e.g. agntix");
+const maxTtl = template ? MAX_TEMPLATE_TTL : MAX_TTL;
+const ttl = Number(values.ttl ?? (template ? "60" : "3600"));
+if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > maxTtl) fail(`--ttl must be 1…${maxTtl} seconds`);
 if (!/^org_[A-Za-z0-9]{1,64}$/.test(values.org)) fail("--org must look like org_xxx (letters and digits)");
 if (!/^user_[A-Za-z0-9]{1,64}$/.test(values.user)) fail("--user must look like user_xxx (letters and digits)");
 if (!/^sess_[A-Za-z0-9]{1,64}$/.test(values.session)) fail("--session must look like sess_xxx (letters and digits)");
@@ -74,7 +87,21 @@ const base: Record<string, unknown> = { iss: issuer, sub: values.user, sid: valu
 if (values.pending) base["sts"] = "pending";
 
 let claims: Record<string, unknown>;
-if (values.v1) {
+if (template) {
+  // What Clerk mints from the template: default claims without sid, then the template's claims;
+  // with no active organisation the shortcodes give null.
+  const { sid: _sid, ...defaults } = base;
+  const org = values["no-org"];
+  claims = {
+    ...defaults,
+    jti: crypto.randomUUID().replaceAll("-", "").slice(0, 20),
+    aud: template,
+    org_id: org ? null : values.org,
+    org_slug: org ? null : values.org,
+    org_role: org ? null : `org:${role}`,
+    org_permissions: org ? null : permissions,
+  };
+} else if (values.v1) {
   claims = values["no-org"]
     ? base
     : { ...base, org_id: values.org, org_role: `org:${role}`, org_slug: values.org, org_permissions: permissions };
@@ -87,7 +114,7 @@ if (values.v1) {
 
 const key = await importPKCS8(readFileSync(PRIVATE_KEY, "utf8"), "RS256");
 const token = await new SignJWT(claims)
-  .setProtectedHeader({ alg: "RS256", kid: DEV_KID, typ: "JWT", cat: JWT_CATEGORY_SESSION_TOKEN })
+  .setProtectedHeader({ alg: "RS256", kid: DEV_KID, typ: "JWT", cat: template ? JWT_CATEGORY_JWT_TEMPLATE : JWT_CATEGORY_SESSION_TOKEN })
   .sign(key);
 
 if (values.json) {
