@@ -79,7 +79,7 @@ function banner() {
     lines.push(
       "",
       'Development JWT-template token, as getToken({ template: "agntix" }) returns it (org_dev admin, 10 min;',
-      "mint another with `npm run token -- --template agntix --ttl 600`):",
+      "mint another with `npm run -s token -- --template agntix --ttl 600`):",
       `  export AGNTIX_TEMPLATE_TOKEN=${devTemplateToken.token}`,
       `  curl ${BASE}/v1/chat/agents -H "Authorization: Bearer $AGNTIX_TEMPLATE_TOKEN"`,
     );

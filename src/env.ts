@@ -1,49 +1,23 @@
+/// <reference path="../worker-configuration.d.ts" />
 import type { Principal } from "./auth/principal";
 import { GatewayError } from "./errors";
 import { issuePrefixFor } from "./keys/format";
 import type { Route } from "./routes";
 
-/** The worker's bindings, as declared in wrangler.toml (vars are strings; empty means unset). */
-export interface Bindings {
-  /** Key store: hashed keys, records, organisation index. */
-  API_KEYS: KVNamespace;
-  /** Audit log of key management (D1; schema in migrations/). */
-  AUDIT_DB: D1Database;
-  /** Origin for `/v1/chat/*`. */
-  CHAT: Fetcher;
-  /** Origin for `/v1/voice/*`. */
-  VOICE: Fetcher;
-  /** `development` | `staging` | `production`. */
-  ENVIRONMENT: string;
-  CLERK_ISSUER: string;
-  CLERK_JWKS_URL?: string;
-  CLERK_AUTHORIZED_PARTIES?: string;
-  CLERK_JWT_KEY?: string;
-  /** `true` accepts session tokens without `azp` (documented opt-in). */
-  CLERK_ALLOW_MISSING_AZP?: string;
-  /** Comma-separated JWS algorithms accepted for session tokens (default `RS256`). */
-  CLERK_JWT_ALGORITHMS?: string;
-  /** Oldest JWKS keys used while the IdP cannot be reached, in seconds (default 3600). */
-  CLERK_JWKS_MAX_STALENESS_SECONDS?: string;
-  /** `false` refuses every JWT-template token (a token with `aud`); default `true`. */
-  CLERK_TEMPLATE_TOKENS?: string;
-  /** Comma-separated `aud` values accepted on JWT-template tokens (default `agntix`). */
-  CLERK_TEMPLATE_AUDIENCES?: string;
-  /** Longest accepted template-token lifetime (`exp − iat`), in seconds (default 600). */
-  CLERK_TEMPLATE_MAX_LIFETIME_SECONDS?: string;
-  /** Secret: a JWT template's custom HMAC signing key; unset means HMAC tokens are refused. */
+/**
+ * The worker's bindings, generated from wrangler.toml by `npm run types` into
+ * worker-configuration.d.ts (vars are strings; an empty string means unset). Every binding, var
+ * and required secret is declared there; the README's Configuration table says what each means.
+ */
+export type Bindings = Env & OptionalSecrets;
+
+/**
+ * Secrets set only where they are used. wrangler.toml cannot declare them (its `secrets.required`
+ * would make every deploy demand them), so they are the one hand-written part of `Bindings`.
+ */
+export interface OptionalSecrets {
+  /** A JWT template's custom HMAC signing key; unset means HMAC tokens are refused. */
   CLERK_TEMPLATE_SIGNING_KEY?: string;
-  /** The one algorithm that key signs with: `HS256` (default), `HS384` or `HS512`. */
-  CLERK_TEMPLATE_SIGNING_ALGORITHM?: string;
-  CORS_ALLOWED_ORIGINS?: string;
-  /** Milliseconds to wait for the origin's response headers (default 30000). */
-  ORIGIN_TIMEOUT_MS?: string;
-  /** Largest request body forwarded, in bytes (default 10 MiB). */
-  MAX_BODY_BYTES?: string;
-  /** Longest time, in ms, a cached key goes without re-reading its location's revocation marker (default 1000; 0 = every request). */
-  API_KEY_REVOCATION_CHECK_MS?: string;
-  /** Secret: HMAC key under which API keys are hashed before they reach KV. */
-  API_KEY_PEPPER?: string;
 }
 
 /** Per-request values carried on Hono's context. */

@@ -1,8 +1,9 @@
-// Types of `cloudflare:workers`' `env` and `exports` inside the tests.
-type GatewayBindings = import("../src/env").Bindings;
+// Types of `cloudflare:workers`' `exports` inside the tests (`env` is Cloudflare.Env, generated
+// from wrangler.toml into worker-configuration.d.ts by `npm run types`).
+type OptionalSecrets = import("../src/env").OptionalSecrets;
 
 declare namespace Cloudflare {
-  interface Env extends GatewayBindings {}
+  interface Env extends OptionalSecrets {}
   interface Exports {
     default: Fetcher;
   }
