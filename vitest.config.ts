@@ -1,19 +1,26 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { defineConfig, defineProject } from "vitest/config";
 
-// Tests run inside workerd: the gateway is the main worker (wrangler.toml's top level), and the
-// example origins run as real auxiliary workers that its CHAT and VOICE bindings reach by name.
+// Two projects. "workers": the gateway's tests run inside workerd: the gateway is the main worker
+// (wrangler.toml's top level), and the example origins run as real auxiliary workers that its CHAT
+// and VOICE bindings reach by name. "node" (test/node/): the operator tooling as operators run it
+// (the CLIs as processes, the smoke script against `wrangler dev`), typed by tsconfig.node.json.
+const TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
+// wrangler reads required secrets (wrangler.toml [secrets]) from process.env when there is no
+// .dev.vars; the value is the one the tests bind below.
+process.env["API_KEY_PEPPER"] ??= TEST_PEPPER;
+
 // The audit log's D1 migrations, applied by test/setup/d1.ts before each test file (as `npm run dev`
 // applies them with `wrangler d1 migrations apply`).
 const auditMigrations = await readD1Migrations("./migrations");
 
-export default defineConfig({
+const workers = defineProject({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
-          API_KEY_PEPPER: "test-pepper-0123456789abcdef0123456789abcdef",
+          API_KEY_PEPPER: TEST_PEPPER,
           ORIGIN_TIMEOUT_MS: "1500",
           MAX_BODY_BYTES: "65536",
           CORS_ALLOWED_ORIGINS: "https://app.agntix.test,http://localhost:3000",
@@ -53,8 +60,26 @@ export default defineConfig({
     }),
   ],
   test: {
-    include: ["test/**/*.test.ts"],
+    name: "workers",
+    include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
     setupFiles: ["./test/setup/d1.ts"],
+  },
+});
+
+const node = defineProject({
+  test: {
+    name: "node",
+    include: ["test/node/**/*.test.ts"],
+    environment: "node",
+    // These start processes (tsx, wrangler): generous, since up to eight engineers share two cores.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+  },
+});
+
+export default defineConfig({
+  test: {
+    projects: [workers, node],
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env tsx
 /**
- * `npm run keys -- <command> …`: the operator CLI for API keys (see `npm run keys -- help` and
- * docs/api-keys.md). This file only connects the CLI core (src/keys/cli.ts) to a KV namespace:
+ * `npm run keys -- <command> …`: the operator CLI for API keys (see `npm run keys -- --help` and
+ * docs/api-keys.md). This file parses the command line with the shared parser (scripts/lib/cli.ts)
+ * and connects the CLI core (src/keys/cli.ts) to a KV namespace:
  *
  * - default: local KV, through wrangler's `getPlatformProxy` with the state `wrangler dev` uses
  *   (`.wrangler/state`), and the pepper from `.dev.vars` (or `.dev.vars.example`);
@@ -11,24 +12,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname } from "node:path";
-import { type CliDeps, runKeysCommand } from "../src/keys/cli";
+import { type CliDeps, KEYS_OPTIONS, keysCommandLineError, runKeysCommand } from "../src/keys/cli";
 import { issuePrefixFor } from "../src/keys/format";
 import { type KvLike, type KvListPage, kvFromBinding } from "../src/keys/store";
+import { main, parseCommandLine, UsageError } from "./lib/cli";
 
 const CONFIG_PATH = "wrangler.toml";
 const DEV_KEY_FILE = ".wrangler/dev-key.txt";
-
-function takeEnvOption(argv: string[]): { env: string | undefined; rest: string[] } {
-  const rest: string[] = [];
-  let env: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--env") env = argv[++i];
-    else if (arg.startsWith("--env=")) env = arg.slice(6);
-    else rest.push(arg);
-  }
-  return { env, rest };
-}
 
 /** A variable from a dotenv-style file (`NAME="value"`), or undefined. */
 function readDevVar(file: string, name: string): string | undefined {
@@ -38,11 +28,6 @@ function readDevVar(file: string, name: string): string | undefined {
     if (m?.[1] === name) return m[2]!.replace(/^"(.*)"$|^'(.*)'$/, "$1$2");
   }
   return undefined;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
 }
 
 /** KV over the Cloudflare REST API (one namespace of one account). */
@@ -86,22 +71,44 @@ function restKv(accountId: string, namespaceId: string, token: string): KvLike {
   return kv;
 }
 
-async function main(): Promise<void> {
-  const { env, rest } = takeEnvOption(process.argv.slice(2));
+let dispose = async () => {};
+
+await main("keys", async () => {
+  const line = parseCommandLine(process.argv.slice(2), KEYS_OPTIONS);
+  const env = typeof line.values["env"] === "string" ? line.values["env"] : undefined;
+  // Help and a wrong command or option need no KV: answer them without starting wrangler.
+  const deps = keysCommandLineError(line) === undefined ? await connect(env) : offlineDeps();
+  try {
+    const result = await runKeysCommand(line, deps);
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    return result.code;
+  } finally {
+    await dispose();
+  }
+});
+
+/** Deps for commands that never touch KV (help, usage errors). */
+function offlineDeps(): CliDeps {
+  const kv = new Proxy({}, { get: () => () => Promise.reject(new Error("no KV for this command")) }) as KvLike;
+  return { kv, pepper: "", prefix: issuePrefixFor("development"), target: "local", operator: "cli" };
+}
+
+async function connect(env: string | undefined): Promise<CliDeps> {
   const operator = process.env["KEYS_OPERATOR"] ?? userInfo().username ?? "cli";
-  let deps: CliDeps;
-  let dispose = async () => {};
 
   // Wrangler logs informational lines on stdout, which `--json` output must not carry.
   process.env["WRANGLER_LOG"] ??= "warn";
 
   if (env === undefined || env === "local" || env === "development") {
     const { getPlatformProxy } = await import("wrangler");
-    const proxy = await getPlatformProxy<{ API_KEYS: KVNamespace }>({ configPath: CONFIG_PATH, persist: true, remoteBindings: false });
+    // The development secrets come from .dev.vars, or from the example file `npm run dev` copies it from.
+    const envFiles = [existsSync(".dev.vars") ? ".dev.vars" : ".dev.vars.example"];
+    const proxy = await getPlatformProxy<{ API_KEYS: KVNamespace }>({ configPath: CONFIG_PATH, persist: true, remoteBindings: false, envFiles });
     dispose = () => proxy.dispose();
     const pepper = readDevVar(".dev.vars", "API_KEY_PEPPER") ?? readDevVar(".dev.vars.example", "API_KEY_PEPPER");
-    if (!pepper) fail("API_KEY_PEPPER is missing from .dev.vars and .dev.vars.example");
-    deps = {
+    if (!pepper) throw new Error("API_KEY_PEPPER is missing from .dev.vars and .dev.vars.example");
+    return {
       kv: kvFromBinding(proxy.env.API_KEYS),
       pepper,
       prefix: issuePrefixFor("development"),
@@ -116,26 +123,18 @@ async function main(): Promise<void> {
         },
       },
     };
-  } else if (env === "staging" || env === "production") {
+  }
+  if (env === "staging" || env === "production") {
     const pepper = process.env["API_KEY_PEPPER"];
     const token = process.env["CLOUDFLARE_API_TOKEN"];
     const accountId = process.env["CLOUDFLARE_ACCOUNT_ID"];
-    if (!pepper || pepper.length < 32) fail(`API_KEY_PEPPER (the ${env} secret) must be set to act on ${env}`);
-    if (!token || !accountId) fail("CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID must be set to act on a deployment");
+    if (!pepper || pepper.length < 32) throw new UsageError(`set API_KEY_PEPPER to the ${env} pepper (≥ 32 characters) to act on ${env}`);
+    if (!token || !accountId) throw new UsageError("set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID to act on a deployment");
     const { unstable_readConfig } = await import("wrangler");
     const config = unstable_readConfig({ config: CONFIG_PATH, env }, { hideWarnings: true });
     const namespaceId = (config.kv_namespaces as { binding: string; id?: string }[]).find((ns) => ns.binding === "API_KEYS")?.id;
-    if (!namespaceId) fail(`no API_KEYS namespace for env ${env} in ${CONFIG_PATH}`);
-    deps = { kv: restKv(accountId, namespaceId, token), pepper, prefix: issuePrefixFor(env), target: env, operator };
-  } else {
-    fail(`--env must be staging or production (got ${env})`);
+    if (!namespaceId) throw new Error(`no API_KEYS namespace for env ${env} in ${CONFIG_PATH}`);
+    return { kv: restKv(accountId, namespaceId, token), pepper, prefix: issuePrefixFor(env), target: env, operator };
   }
-
-  const result = await runKeysCommand(rest, deps);
-  await dispose();
-  process.stdout.write(result.stdout);
-  process.stderr.write(result.stderr);
-  process.exitCode = result.code;
+  throw new UsageError(`--env must be staging or production (got ${JSON.stringify(env)}); leave it out for local KV`);
 }
-
-await main();

@@ -20,6 +20,9 @@ export const PRESETS: Readonly<Record<string, readonly Scope[]>> = {
   "voice-only": ["voice:read", "voice:write"],
 };
 
+/** Every grant the grammar accepts, for messages that list the valid ones. */
+export const VALID_GRANTS: readonly string[] = ["*", ...Object.keys(PRESETS), ...RESOURCES.map((r) => `${r}:*`), ...ALL_SCOPES];
+
 /** What an action implies: write implies read. */
 const IMPLIED: Readonly<Record<Action, readonly Action[]>> = {
   read: ["read"],

@@ -1,10 +1,12 @@
 /**
- * The operator CLI's core (`npm run keys -- …`): parses arguments and runs them against any KV
+ * The operator CLI's core (`npm run keys -- …`): runs a parsed command line against any KV
  * (`KvLike`) with the worker's own services, and returns what to print. No Node APIs here, so it
- * runs in workerd tests against a real KV binding; `scripts/keys.ts` is the thin Node entry.
+ * runs in workerd tests against a real KV binding; `scripts/keys.ts` parses argv with the shared
+ * parser (scripts/lib/cli.ts, `node:util` parseArgs) against `KEYS_OPTIONS` and connects a KV.
  */
+import { closest, table, UsageError } from "../cli/text";
 import { GatewayError } from "../errors";
-import { ALL_SCOPES } from "../scopes";
+import { ALL_SCOPES, isValidGrant, VALID_GRANTS } from "../scopes";
 import { checkKeyFormat, type KeyPrefix } from "./format";
 import { hashKey } from "./hash";
 import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, type KeyView, listKeys, type RotatedKey, rotateKeys } from "./service";
@@ -34,87 +36,139 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** A parsed command line: the command and its ids as positionals, options by name. */
+export interface KeysCommandLine {
+  readonly positionals: readonly string[];
+  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
+}
+
 /** The development key's organisation and name (`seed-dev`). */
 export const DEV_ORG = "org_dev";
 export const DEV_KEY_NAME = "Development key";
 
-export const USAGE = `Usage: npm run keys -- <command> [options] [--env staging|production] [--json]
+/** Every option of `npm run keys` (for `node:util` parseArgs); each command accepts a subset. */
+export const KEYS_OPTIONS = {
+  org: { type: "string" },
+  name: { type: "string" },
+  scopes: { type: "string" },
+  grace: { type: "string" },
+  limit: { type: "string" },
+  cursor: { type: "string" },
+  "older-than": { type: "string" },
+  all: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  env: { type: "string" },
+} as const;
+
+/** Options every command accepts (handled by the core or by scripts/keys.ts). */
+const GLOBAL_OPTIONS = ["json", "env", "help"];
+
+interface CommandSpec {
+  /** The synopsis after `npm run keys --`. */
+  readonly usage: string;
+  readonly about: string;
+  readonly options: readonly (keyof typeof KEYS_OPTIONS)[];
+  readonly run: Command;
+}
+
+const HOW_TO_RUN = "npm run -s keys --";
+
+/** The whole help text, or one command's. */
+export function keysUsage(command?: string): string {
+  const spec = command && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (spec) return `Usage: ${HOW_TO_RUN} ${spec.usage} [--env staging|production] [--json]\n\n${spec.about}\n`;
+  const rows = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(54)} ${c.about.split("\n")[0]}`);
+  return `Usage: ${HOW_TO_RUN} <command> [options] [--env staging|production] [--json]
 
 Commands:
-  create --org ORG --name NAME --scopes S1,S2   Create a key (printed once). Bootstrap an org: --scopes '*'
-  list --org ORG [--limit N] [--cursor C] [--all]
-  get ID                                       Show a key's record (never the key)
-  revoke ID [ID…]                              Delete keys
-  rotate ID [ID…] [--grace SECONDS]            Replace keys by new ones with the same name and scopes
-  rotate --org ORG --older-than 90d [--grace SECONDS] [--dry-run]
-                                               Scheduled rotation: every key of ORG created before the cutoff
-  seed-dev                                     Create (once) the local development key and print it
+${rows.join("\n")}
 
-Without --env the command acts on local KV (the state \`wrangler dev\` uses).
-With --env it acts on that deployment's KV: needs API_KEY_PEPPER, CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID.
+Options for every command:
+  --env staging|production   act on that deployment's KV (default: local KV, the state \`wrangler dev\` uses)
+  --json                     machine-readable output on stdout (for scripts)
+  -h, --help                 this help; \`${HOW_TO_RUN} <command> --help\` for one command
+
+Scopes: ${VALID_GRANTS.join(" ")}
 `;
-
-class UsageError extends Error {}
-
-interface Args {
-  readonly command: string | undefined;
-  readonly positionals: string[];
-  readonly options: Map<string, string>;
-  readonly flags: Set<string>;
 }
 
-const VALUE_OPTIONS = ["org", "name", "scopes", "grace", "limit", "cursor", "older-than"];
-const FLAG_OPTIONS = ["json", "all", "dry-run", "help"];
-
-/** Split argv into a command, positionals, `--name value` options and boolean flags. */
-export function parseCliArgs(argv: readonly string[]): Args {
-  const positionals: string[] = [];
-  const options = new Map<string, string>();
-  const flags = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) {
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (FLAG_OPTIONS.includes(name) && eq < 0) flags.add(name);
-    else if (VALUE_OPTIONS.includes(name)) {
-      const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined || (eq < 0 && value.startsWith("--"))) throw new UsageError(`--${name} needs a value`);
-      options.set(name, value);
-    } else throw new UsageError(`unknown option ${arg}`);
+/**
+ * What is wrong with the command's name or options, if anything (help counts as "nothing to run").
+ * Pure: hosts call it to answer help and usage mistakes before connecting to any KV.
+ */
+export function keysCommandLineError(line: KeysCommandLine): UsageError | "help" | undefined {
+  const [name] = line.positionals;
+  if (line.values["help"] === true || name === "help") return "help";
+  if (!name) return new UsageError("a command is needed, e.g. `list --org org_123`");
+  const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!spec) {
+    const guess = closest(name, Object.keys(COMMANDS));
+    return new UsageError(`unknown command ${JSON.stringify(name)}${guess ? ` (did you mean ${guess}?)` : ""}; commands: ${Object.keys(COMMANDS).join(", ")}`);
   }
-  return { command: positionals.shift(), positionals, options, flags };
+  for (const [option, value] of Object.entries(line.values)) {
+    if (value === undefined || GLOBAL_OPTIONS.includes(option) || (spec.options as readonly string[]).includes(option)) continue;
+    const takes = spec.options.length ? `it takes ${spec.options.map((o) => `--${o}`).join(", ")}` : "it takes no options";
+    return new UsageError(`${name} does not take --${option} (${takes})`);
+  }
+  return undefined;
 }
 
-/** Run one CLI command; never throws. */
-export async function runKeysCommand(argv: readonly string[], deps: CliDeps): Promise<CliResult> {
-  let args: Args;
+/** Run one parsed command line; never throws. */
+export async function runKeysCommand(line: KeysCommandLine, deps: CliDeps): Promise<CliResult> {
+  const [name, ...positionals] = line.positionals;
+  const json = line.values["json"] === true;
   try {
-    args = parseCliArgs(argv);
-  } catch (error) {
-    return { code: 2, stdout: "", stderr: `error: ${(error as Error).message}\n\n${USAGE}` };
-  }
-  const json = args.flags.has("json");
-  if (!args.command) return { code: 2, stdout: "", stderr: USAGE };
-  if (args.command === "help" || args.flags.has("help")) return { code: 0, stdout: USAGE, stderr: "" };
-  const command = Object.hasOwn(COMMANDS, args.command) ? COMMANDS[args.command] : undefined;
-  if (!command) return { code: 2, stdout: "", stderr: `error: unknown command ${args.command}\n\n${USAGE}` };
-  try {
-    const output = await command(args, deps);
+    const problem = keysCommandLineError(line);
+    if (problem === "help") return { code: 0, stdout: keysUsage(name === "help" ? positionals[0] : name), stderr: "" };
+    if (problem) throw problem;
+    const spec = COMMANDS[name!]!;
+    const output = await spec.run(new Args(name!, positionals, line.values), deps);
     return { code: 0, stdout: json ? `${JSON.stringify(output.json, null, 2)}\n` : output.text, stderr: output.note && !json ? output.note : "" };
   } catch (error) {
-    if (error instanceof UsageError) return { code: 2, stdout: "", stderr: `error: ${error.message}\n\n${USAGE}` };
+    if (error instanceof UsageError) {
+      return { code: 2, stdout: "", stderr: `keys: ${error.message}\nRun \`${HOW_TO_RUN} ${name && Object.hasOwn(COMMANDS, name) ? `${name} ` : ""}--help\` for usage.\n` };
+    }
     if (error instanceof GatewayError) {
       const fields = Array.isArray(error.extra?.["errors"]) ? (error.extra["errors"] as { field: string; message: string }[]) : [];
       // Operators may see the underlying cause (a Cloudflare API status, a network error); callers of the API never do.
       const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
-      const lines = [`error: ${error.code}: ${error.detail}${cause}`, ...fields.map((e) => `  ${e.field} ${e.message}`)];
+      const lines = [`keys: ${error.code}: ${error.detail}${cause}`, ...fields.map((e) => `  ${e.field} ${e.message}`)];
       return { code: 1, stdout: json ? `${JSON.stringify({ error: { code: error.code, detail: error.detail, errors: fields } })}\n` : "", stderr: `${lines.join("\n")}\n` };
     }
-    return { code: 1, stdout: "", stderr: `error: ${error instanceof Error ? error.message : String(error)}\n` };
+    return { code: 1, stdout: "", stderr: `keys: ${error instanceof Error ? error.message : String(error)}\n` };
+  }
+}
+
+/** One command's view of the command line, with typed accessors that explain what is wrong. */
+class Args {
+  constructor(
+    readonly command: string,
+    readonly positionals: readonly string[],
+    private readonly values: KeysCommandLine["values"],
+  ) {}
+
+  flag(name: string): boolean {
+    return this.values[name] === true;
+  }
+
+  string(name: string): string | undefined {
+    const value = this.values[name];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  required(name: string, example: string): string {
+    const value = this.string(name)?.trim();
+    if (!value) throw new UsageError(`${this.command} needs --${name}, e.g. --${name} ${example}`);
+    return value;
+  }
+
+  integer(name: string, min: number, max: number): number | undefined {
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(value)})`);
+    return n;
   }
 }
 
@@ -136,37 +190,59 @@ function operatorActor(deps: CliDeps, orgId: string, id = deps.operator): Actor 
   return { orgId, scopes: new Set(ALL_SCOPES), createdBy: { method: "operator", id } };
 }
 
-function required(args: Args, name: string): string {
-  const value = args.options.get(name);
-  if (value === undefined || value === "") throw new UsageError(`--${name} is required`);
-  return value;
-}
-
-function integer(args: Args, name: string, min: number, max: number): number | undefined {
-  const value = args.options.get(name);
-  if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= min && n <= max)) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
+/** `--scopes a,b`: each grant checked here so the message names the bad one and lists the valid ones. */
+function scopesOption(args: Args): string[] {
+  const scopes = args
+    .required("scopes", "chat:write,agents:read")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = scopes.filter((s) => !isValidGrant(s));
+  if (bad.length) {
+    const guesses = bad.map((b) => closest(b, VALID_GRANTS)).filter(Boolean);
+    throw new UsageError(
+      `--scopes: ${bad.map((b) => JSON.stringify(b)).join(", ")} ${bad.length === 1 ? "is not a scope" : "are not scopes"}` +
+        `${guesses.length ? ` (did you mean ${guesses.join(", ")}?)` : ""}; valid: ${VALID_GRANTS.join(" ")}`,
+    );
+  }
+  return scopes;
 }
 
 /** `90d`, `12h`, `30m` or seconds, as milliseconds. */
 function duration(value: string): number {
   const m = /^(\d+)([dhms]?)$/.exec(value);
-  if (!m) throw new UsageError("--older-than must look like 90d, 12h, 30m or a number of seconds");
+  if (!m) throw new UsageError(`--older-than must look like 90d, 12h, 30m or a number of seconds (got ${JSON.stringify(value)})`);
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, "": 1000 }[m[2] as "d" | "h" | "m" | "s" | ""];
   return Number(m[1]) * unit;
 }
 
-function describeKey(key: KeyView): string {
-  return [
-    `${key.id}  ${key.name}`,
-    `  scopes:     ${key.scopes.join(" ")}`,
-    `  hint:       ${key.hint}`,
-    `  created:    ${key.created_at} by ${key.created_by.method} ${key.created_by.id}`,
-    `  last used:  ${key.last_used_at ?? "never"}`,
-    ...(key.expires_at ? [`  expires:    ${key.expires_at}`] : []),
-  ].join("\n");
+const when = (iso: string | null) => (iso ? iso.replace(/\.\d{3}Z$/, "Z") : "-");
+
+/** Keys as a table, one row each (never the key itself). */
+function keyTable(keys: readonly KeyView[]): string {
+  return table(
+    ["ID", "NAME", "SCOPES", "HINT", "CREATED", "BY", "LAST USED", "EXPIRES"],
+    keys.map((k) => [k.id, k.name, k.scopes.join(","), k.hint, when(k.created_at), `${k.created_by.method}:${k.created_by.id}`, when(k.last_used_at), when(k.expires_at)]),
+  );
+}
+
+/** One key as `field  value` lines. */
+function keyRecord(key: KeyView & { org_id?: string }, extra: [string, string][] = []): string {
+  return table(
+    ["FIELD", "VALUE"],
+    [
+      ["id", key.id],
+      ...(key.org_id ? [["org", key.org_id] as [string, string]] : []),
+      ["name", key.name],
+      ["scopes", key.scopes.join(",")],
+      ["hint", key.hint],
+      ["created", `${when(key.created_at)} by ${key.created_by.method}:${key.created_by.id}`],
+      ["last used", when(key.last_used_at)],
+      ["expires", when(key.expires_at)],
+      ...(key.rotated_from ? [["rotated from", key.rotated_from] as [string, string]] : []),
+      ...extra,
+    ],
+  );
 }
 
 const SHOWN_ONCE = "The key is shown only now: store it in a secret manager.\n";
@@ -178,43 +254,44 @@ async function findOrg(deps: CliDeps, id: string): Promise<string> {
 }
 
 const create: Command = async (args, deps) => {
-  const orgId = required(args, "org");
-  const input = checkCreateInput({ name: required(args, "name"), scopes: required(args, "scopes").split(",").map((s) => s.trim()) });
+  const orgId = args.required("org", "org_123");
+  const input = checkCreateInput({ name: args.required("name", '"CI bot"'), scopes: scopesOption(args) });
   if (!input.ok) throw new GatewayError("validation_failed", { detail: "Invalid options.", extra: { errors: input.errors } });
   const created = await createKey(serviceDeps(deps), operatorActor(deps, orgId), input.value);
   return {
     json: { ...created, org_id: orgId },
-    text: `Created in ${deps.target} for ${orgId}:\n${describeKey(created)}\n\n  key:        ${created.key}\n`,
+    text: `Created in ${deps.target}:\n${keyRecord({ ...created, org_id: orgId }, [["key", created.key]])}`,
     note: SHOWN_ONCE,
   };
 };
 
 const list: Command = async (args, deps) => {
-  const orgId = required(args, "org");
-  const limit = integer(args, "limit", 1, MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
+  const orgId = args.required("org", "org_123");
+  const limit = args.integer("limit", 1, MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
   const keys: KeyView[] = [];
-  let cursor = args.options.get("cursor");
+  let cursor = args.string("cursor");
   do {
     const page = await listKeys(serviceDeps(deps), orgId, { limit, cursor });
     keys.push(...page.data);
     cursor = page.next_cursor ?? undefined;
-  } while (cursor && args.flags.has("all"));
-  const more = cursor ? `\nMore: --cursor ${cursor} (or --all)\n` : "";
+  } while (cursor && args.flag("all"));
+  const more = cursor ? `\nMore: add --cursor ${cursor} (or --all)\n` : "";
   return {
     json: { data: keys, next_cursor: cursor ?? null },
-    text: keys.length ? `${keys.map(describeKey).join("\n\n")}\n${more}` : `No keys for ${orgId} in ${deps.target}.\n`,
+    text: keys.length ? `${keyTable(keys)}${more}` : `No keys for ${orgId} in ${deps.target}.\n`,
   };
 };
 
 const get: Command = async (args, deps) => {
-  const id = args.positionals[0];
-  if (!id) throw new UsageError("get needs a key id");
-  const key = await getKey(serviceDeps(deps), await findOrg(deps, id), id);
-  return { json: key, text: `${describeKey(key)}\n` };
+  const [id, ...extra] = args.positionals;
+  if (!id || extra.length) throw new UsageError("get takes one key id, e.g. get key_0123456789abcdefABCDEFGH");
+  const orgId = await findOrg(deps, id);
+  const key = await getKey(serviceDeps(deps), orgId, id);
+  return { json: key, text: keyRecord({ ...key, org_id: orgId }) };
 };
 
 const revoke: Command = async (args, deps) => {
-  if (args.positionals.length === 0) throw new UsageError("revoke needs at least one key id");
+  if (args.positionals.length === 0) throw new UsageError("revoke needs at least one key id, e.g. revoke key_0123456789abcdefABCDEFGH");
   const revoked: string[] = [];
   for (const id of args.positionals) {
     await deleteKey(serviceDeps(deps), await findOrg(deps, id), id);
@@ -243,12 +320,13 @@ async function rotateIds(deps: CliDeps, ids: readonly string[], grace: number): 
 }
 
 const rotate: Command = async (args, deps) => {
-  const grace = integer(args, "grace", 0, MAX_GRACE_PERIOD_SECONDS) ?? 0;
+  const grace = args.integer("grace", 0, MAX_GRACE_PERIOD_SECONDS) ?? 0;
   let ids = args.positionals;
-  if (args.options.has("older-than")) {
+  const olderThan = args.string("older-than");
+  if (olderThan !== undefined) {
     if (ids.length) throw new UsageError("rotate takes either key ids or --org with --older-than, not both");
-    const orgId = required(args, "org");
-    const cutoff = (deps.now ?? Date.now)() - duration(args.options.get("older-than")!);
+    const orgId = args.required("org", "org_123");
+    const cutoff = (deps.now ?? Date.now)() - duration(olderThan);
     const keys: KeyView[] = [];
     let cursor: string | undefined;
     do {
@@ -258,20 +336,26 @@ const rotate: Command = async (args, deps) => {
     } while (cursor);
     // Keys already in a grace period are on their way out: rotating them again would mint duplicates.
     ids = keys.filter((k) => Date.parse(k.created_at) < cutoff && k.expires_at === null).map((k) => k.id);
-    if (args.flags.has("dry-run")) {
+    if (args.flag("dry-run")) {
       return { json: { would_rotate: ids }, text: ids.length ? ids.map((id) => `Would rotate ${id}\n`).join("") : "Nothing to rotate.\n" };
     }
     if (ids.length === 0) return { json: { data: [] }, text: `No key of ${orgId} was created before the cutoff.\n` };
-  } else if (ids.length === 0) throw new UsageError("rotate needs key ids, or --org with --older-than");
+  } else if (ids.length === 0) {
+    throw new UsageError("rotate needs key ids (rotate key_… [key_…]) or --org ORG --older-than 90d");
+  } else if (args.flag("dry-run") || args.string("org") !== undefined) {
+    throw new UsageError("--org and --dry-run go with --older-than; to rotate given keys, list their ids only");
+  }
   const rotated = await rotateIds(deps, ids, grace);
-  const lines = rotated.map(
-    (r) => `${r.old_id} → ${r.id}  ${r.name}\n  key:        ${r.key}\n  old key:    ${r.old_key_expires_at ? `stops at ${r.old_key_expires_at}` : "COULD NOT BE RETIRED: revoke it"}\n`,
+  const text = table(
+    ["OLD ID", "NEW ID", "NAME", "OLD KEY STOPS", "NEW KEY"],
+    rotated.map((r) => [r.old_id, r.id, r.name, r.old_key_expires_at ? when(r.old_key_expires_at) : "NOT RETIRED: revoke it", r.key]),
   );
-  return { json: { data: rotated }, text: lines.join("\n"), note: SHOWN_ONCE };
+  return { json: { data: rotated }, text, note: SHOWN_ONCE };
 };
 
-const seedDev: Command = async (_args, deps) => {
-  if (!deps.devKeyFile) throw new UsageError("seed-dev works on local KV only");
+const seedDev: Command = async (args, deps) => {
+  if (args.positionals.length) throw new UsageError("seed-dev takes no arguments");
+  if (!deps.devKeyFile) throw new UsageError("seed-dev works on local KV only (drop --env)");
   const service = serviceDeps(deps);
   const saved = (await deps.devKeyFile.read())?.trim();
   let key: string | undefined;
@@ -297,4 +381,29 @@ const seedDev: Command = async (_args, deps) => {
   };
 };
 
-const COMMANDS: Readonly<Record<string, Command>> = { create, list, get, revoke, rotate, "seed-dev": seedDev };
+const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  create: {
+    usage: "create --org ORG --name NAME --scopes S1,S2",
+    about: "Create a key; it is printed once. Bootstrap an organisation with --scopes '*'.",
+    options: ["org", "name", "scopes"],
+    run: create,
+  },
+  list: {
+    usage: "list --org ORG [--limit N] [--cursor C] [--all]",
+    about: "List an organisation's keys, newest first (never the keys themselves).",
+    options: ["org", "limit", "cursor", "all"],
+    run: list,
+  },
+  get: { usage: "get ID", about: "Show one key's record (never the key).", options: [], run: get },
+  revoke: { usage: "revoke ID [ID…]", about: "Delete keys.", options: [], run: revoke },
+  rotate: {
+    usage: "rotate ID [ID…] [--grace SECONDS]",
+    about:
+      "Replace keys by new ones with the same name and scopes; the old ones work --grace seconds more.\n" +
+      "Scheduled rotation: rotate --org ORG --older-than 90d [--grace SECONDS] [--dry-run]\n" +
+      "rotates every key of ORG created before the cutoff (--dry-run only lists them).",
+    options: ["grace", "org", "older-than", "dry-run"],
+    run: rotate,
+  },
+  "seed-dev": { usage: "seed-dev", about: "Create (once) the local development key and print it.", options: [], run: seedDev },
+};
