@@ -5,8 +5,24 @@
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 
-const HOST = "127.0.0.1";
-const PORT = process.env.PORT ?? "8787";
+/**
+ * `--port N` / `--ip HOST` (as wrangler's own "address in use" message suggests) are taken out of
+ * the arguments passed on to `wrangler dev`, so that the banner's curls use them too.
+ */
+function takeOption(argv, name) {
+  let value;
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}` && i + 1 < argv.length) value = argv[++i];
+    else if (argv[i].startsWith(`--${name}=`)) value = argv[i].slice(name.length + 3);
+    else rest.push(argv[i]);
+  }
+  return [value, rest];
+}
+const [portArg, afterPort] = takeOption(process.argv.slice(2), "port");
+const [ipArg, wranglerArgs] = takeOption(afterPort, "ip");
+const HOST = ipArg ?? "127.0.0.1";
+const PORT = portArg ?? process.env.PORT ?? "8787";
 const BASE = `http://${HOST}:${PORT}`;
 
 if (!existsSync(".dev.vars")) {
@@ -16,7 +32,7 @@ if (!existsSync(".dev.vars")) {
 
 /** Run one of the project's tsx scripts and parse its --json output; undefined if it fails. */
 function runJson(script, args) {
-  const result = spawnSync("tsx", [script, ...args, "--json"], { encoding: "utf8", shell: process.platform === "win32" });
+  const result = spawnSync("tsx", [script, ...args, "--json"], { encoding: "utf8", env: { ...process.env, PORT }, shell: process.platform === "win32" });
   if (result.status !== 0) {
     process.stderr.write(result.stderr || result.stdout || `${script} failed\n`);
     return undefined;
@@ -70,7 +86,7 @@ function banner() {
   if (devToken?.token) {
     lines.push(
       "",
-      "Development session token (org_dev admin, 24 h; mint more with `npm run token -- --org org_dev --role member`):",
+      "Development session token (org_dev admin, 24 h; mint more with `npm run -s token -- --org org_dev --role member`):",
       `  export AGNTIX_TOKEN=${devToken.token}`,
       `  curl ${BASE}/v1/chat/agents -H "Authorization: Bearer $AGNTIX_TOKEN"`,
     );
@@ -86,7 +102,8 @@ function banner() {
   }
   lines.push(
     "",
-    `Streaming: curl -N ${BASE}/v1/chat/events?count=5 -H "x-api-key: $AGNTIX_API_KEY"`,
+    // Quoted: zsh would glob the `?` of an unquoted URL ("no matches found").
+    `Streaming: curl -N "${BASE}/v1/chat/events?count=5" -H "x-api-key: $AGNTIX_API_KEY"`,
     "─".repeat(78),
     "",
   );
@@ -102,7 +119,7 @@ const wrangler = spawn(
     "-c", "examples/origins/voice.toml",
     "--ip", HOST,
     "--port", PORT,
-    ...process.argv.slice(2),
+    ...wranglerArgs,
   ],
   { stdio: ["inherit", "pipe", "inherit"] },
 );
