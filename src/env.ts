@@ -77,6 +77,10 @@ export interface Config {
     /** See `API_KEY_REVOCATION_CHECK_MS`. */
     readonly revocationCheckMs: number;
   };
+  readonly usage: {
+    /** See `USAGE_COUNTING`. */
+    readonly counting: boolean;
+  };
 }
 
 /**
@@ -147,6 +151,9 @@ export function parseConfig(env: Bindings): Config {
   const dev = environment === "development";
   if (!env.API_KEYS) throw new ConfigError("API_KEYS KV binding is missing");
   if (!env.AUDIT_DB) throw new ConfigError("AUDIT_DB D1 binding is missing");
+  if (!env.USAGE) throw new ConfigError("USAGE Durable Object binding is missing");
+  const usageCounting = (env.USAGE_COUNTING ?? "").trim() || "on";
+  if (usageCounting !== "on" && usageCounting !== "off") throw new ConfigError("USAGE_COUNTING must be on or off");
   if (!env.CHAT || !env.VOICE) throw new ConfigError("CHAT and VOICE service bindings are required");
 
   const issuer = (env.CLERK_ISSUER ?? "").trim();
@@ -198,6 +205,7 @@ export function parseConfig(env: Bindings): Config {
       pepper,
       revocationCheckMs: nonNegativeInt("API_KEY_REVOCATION_CHECK_MS", env.API_KEY_REVOCATION_CHECK_MS, 1000),
     },
+    usage: { counting: usageCounting === "on" },
   };
 }
 

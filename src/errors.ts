@@ -25,6 +25,7 @@ export const ERRORS = {
   origin_error: { status: 502, title: "Bad gateway" },
   key_store_unavailable: { status: 503, title: "Key store unavailable" },
   audit_unavailable: { status: 503, title: "Audit log unavailable" },
+  usage_unavailable: { status: 503, title: "Usage figures unavailable" },
   jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
   gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
   origin_timeout: { status: 504, title: "Gateway timeout" },

@@ -4,16 +4,18 @@
  * the gate (config, size limits, path check and route match, authenticate, authorise, body limit)
  * → key API or forward.
  *
+ * The gate counts each API key's outcome in the isolate (src/usage/, `USAGE_COUNTING`).
  * Cron: `scheduled` (src/scheduled.ts) purges the audit log's expired rows.
  *
  * The gate is one middleware calling plain functions in that order: each Hono middleware hop and
  * each touch of `c.res` costs measurable CPU on the hot path (docs/performance.md).
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
+import type { Principal } from "./auth/principal";
 import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { keysApi } from "./keys/api";
@@ -21,6 +23,10 @@ import { checkPath } from "./path";
 import { forward } from "./proxy/forward";
 import { hasCaseVariantRoute, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
+import type { Scope } from "./scopes";
+import { countUse } from "./usage/record";
+
+export { UsageLedger } from "./usage/ledger";
 
 const app = new Hono<AppEnv>();
 
@@ -69,7 +75,9 @@ app.use(async function gate(c, next) {
   c.set("route", route);
   const principal = await authenticate(request.headers, { env: c.env, config, ctx: c.executionCtx });
   c.set("principal", principal);
-  requireScopes(principal, requiredScopes(route, request.method));
+  const required = requiredScopes(route, request.method);
+  if (principal.method === "api_key" && config.usage.counting) authoriseCounted(c, principal, required);
+  else requireScopes(principal, required);
   // Bodies are read only now that the caller is known. A declared Content-Length over the limit
   // is refused at once and the body streams through; a body without one is read up to the limit
   // first, so an origin never receives a body cut short as if it were whole.
@@ -98,6 +106,17 @@ app.all("*", async (c) => {
     timeoutMs: c.var.config.limits.originTimeoutMs,
   });
 });
+
+/** `requireScopes`, counting the key's outcome in this isolate (memory only; flushes run behind the response). */
+function authoriseCounted(c: Context<AppEnv>, principal: Principal, required: readonly Scope[]): void {
+  try {
+    requireScopes(principal, required);
+  } catch (error) {
+    countUse(c.env, c.executionCtx, principal, "refused_scope", required);
+    throw error;
+  }
+  countUse(c.env, c.executionCtx, principal, "allowed", required);
+}
 
 /** 414 for a request target over the limit, 431 for headers over it. */
 function checkSizes(url: URL, headers: Headers, config: Config): void {

@@ -11,6 +11,7 @@
  * | `GET /audit`    `?key_id&cursor&limit` | 200 `{data, next_cursor}`, newest first |
  * | `GET /:id`                       | 200 the key's record                  |
  * | `PATCH /:id`    `{name?, scopes?, metadata?}` | 200 the edited record    |
+ * | `GET /:id/usage` `?from&to`      | 200 the key's hourly usage            |
  * | `DELETE /:id`                    | 204                                   |
  * | `POST /:id/rotate` `{grace_period_seconds?}` | 201 the new key           |
  * | `POST /rotate`  `{ids, grace_period_seconds?}` | 200 `{data: [...]}`     |
@@ -23,9 +24,10 @@ import { listAudit } from "../audit/query";
 import { AuditStore } from "../audit/store";
 import { readCapped } from "../body";
 import { cacheApiMarkers } from "./revocations";
-import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, listKeys, rotateKey, rotateKeys, updateKey } from "./service";
+import { UsageStore } from "../usage/store";
+import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, keyUsage, listKeys, rotateKey, rotateKeys, updateKey } from "./service";
 import { KeyStore, kvFromBinding } from "./store";
-import { type Checked, checkAuditInput, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput, checkUpdateInput } from "./validate";
+import { type Checked, checkAuditInput, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput, checkUpdateInput, checkUsageInput } from "./validate";
 
 /** Largest management request body, in bytes. */
 export const MAX_MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -72,6 +74,11 @@ keysApi.delete("/:id", async (c) => {
   return c.body(null, 204, NO_STORE);
 });
 
+keysApi.get("/:id/usage", async (c) => {
+  const input = checked(checkUsageInput({ from: c.req.query("from"), to: c.req.query("to") }));
+  return c.json(await keyUsage(deps(c), c.var.principal.orgId, c.req.param("id"), input.from, input.to), 200, NO_STORE);
+});
+
 keysApi.post("/:id/rotate", async (c) => {
   const input = checked(checkRotateInput(await readJson(c.req.raw, false)));
   const rotated = await rotateKey(deps(c), actor(c), c.req.param("id"), input.gracePeriodSeconds);
@@ -82,6 +89,7 @@ keysApi.post("/:id/rotate", async (c) => {
 keysApi.all("/", methodNotAllowed("GET, HEAD, POST"));
 keysApi.all("/:id", methodNotAllowed("GET, HEAD, PATCH, DELETE"));
 keysApi.all("/:id/rotate", methodNotAllowed("POST"));
+keysApi.all("/:id/usage", methodNotAllowed("GET, HEAD"));
 
 keysApi.all("*", () => {
   throw new GatewayError("not_found", { detail: "No route matches this path." });
@@ -107,6 +115,7 @@ function deps(c: Context<AppEnv>): KeyServiceDeps {
     prefix: issuePrefix,
     markers: cacheApiMarkers,
     audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
+    usage: new UsageStore(c.env.USAGE),
   };
 }
 

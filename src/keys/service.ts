@@ -6,6 +6,9 @@
  */
 import type { AuditEvent, AuditLog } from "../audit/log";
 import { GatewayError } from "../errors";
+import { hourOf } from "../usage/counter";
+import { isStale, suggestedScopes, usedScopes } from "../usage/least-privilege";
+import type { UsageStore } from "../usage/store";
 import { expandScopes, type Scope, sortScopes } from "../scopes";
 import { forgetKey, keyCaches } from "./cache";
 import { generateKey, generateKeyId, isKeyId, keyHint, type KeyPrefix } from "./format";
@@ -30,6 +33,8 @@ export interface KeyServiceDeps {
    * cannot be). The management API always sets it; the operator CLI does not (docs/api-keys.md).
    */
   readonly audit?: AuditLog;
+  /** Usage figures for list, get and the usage series; absent in the CLI (figures are then null). */
+  readonly usage?: UsageStore;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -71,9 +76,23 @@ export interface RotatedKey extends CreatedKey {
   readonly old_key_expires_at: string | null;
 }
 
+/** A key as list shows it: the record, its use in the last 30 days, and whether it is stale. */
+export interface ListedKey extends KeyView {
+  /** Requests (every outcome) in the last 30 days; null when usage is off or unavailable. */
+  readonly requests_30d: number | null;
+  /** Unused (or never used) for 90 days: a candidate for deletion. */
+  readonly stale: boolean;
+}
+
+/** A key as get shows it: also the scopes it used in 30 days and the smallest grant covering them. */
+export interface KeyDetail extends ListedKey {
+  readonly scopes_used_30d: string[] | null;
+  readonly suggested_scopes: string[] | null;
+}
+
 /** A page of keys. */
 export interface KeyList {
-  readonly data: KeyView[];
+  readonly data: ListedKey[];
   readonly next_cursor: string | null;
 }
 
@@ -381,19 +400,91 @@ export async function listKeys(deps: KeyServiceDeps, orgId: string, input: ListI
   const page = await deps.store.listOrg(orgId, input.limit, kvCursor);
   const now = clock(deps);
   const live = page.records.filter((record) => !isExpired(record, now));
-  const lastUsed = live.length ? await deps.store.lastUsed(live.map((r) => r.id)) : new Map<string, string | null>();
+  const ids = live.map((r) => r.id);
+  const [lastUsed, requests] = await Promise.all([
+    live.length ? deps.store.lastUsed(ids) : new Map<string, string | null>(),
+    live.length ? usageOrNull(deps, (usage) => usage.totals(orgId, ids, usageSince(now))) : null,
+  ]);
   return {
-    data: live.map((record) => view(record, lastUsed.get(record.id) ?? null)),
+    data: live.map((record) => {
+      const used = lastUsed.get(record.id) ?? null;
+      return { ...view(record, used), requests_30d: requests?.get(record.id) ?? null, stale: isStale(used, record.created_at, now) };
+    }),
     next_cursor: page.cursor === undefined ? null : await encodeCursor(deps, orgId, page.cursor),
   };
 }
 
 /** One key of the organisation, or 404 `key_not_found`. */
-export async function getKey(deps: KeyServiceDeps, orgId: string, id: string): Promise<KeyView> {
+export async function getKey(deps: KeyServiceDeps, orgId: string, id: string): Promise<KeyDetail> {
   const stored = await findOwned(deps, orgId, id);
   if (!stored) throw keyNotFound();
-  const lastUsed = await deps.store.lastUsed([stored.id]);
-  return view(stored, lastUsed.get(stored.id) ?? null);
+  const now = clock(deps);
+  const [lastUsed, summary] = await Promise.all([
+    deps.store.lastUsed([stored.id]),
+    usageOrNull(deps, (usage) => usage.summary(orgId, stored.id, usageSince(now))),
+  ]);
+  const used = lastUsed.get(stored.id) ?? null;
+  const scopes = summary ? usedScopes(summary.scopes) : null;
+  return {
+    ...view(stored, used),
+    requests_30d: summary?.requests ?? null,
+    stale: isStale(used, stored.created_at, now),
+    scopes_used_30d: scopes,
+    suggested_scopes: scopes ? suggestedScopes(scopes) : null,
+  };
+}
+
+/** Usage figures cover the last 30 days, whole hours. */
+const usageSince = (now: number) => hourOf(now - USAGE_WINDOW_MS);
+const USAGE_WINDOW_MS = 30 * 24 * 3_600_000;
+
+/** A usage read, or null when usage is not wired (the CLI) or unavailable (logged): list and get still answer. */
+async function usageOrNull<T>(deps: KeyServiceDeps, read: (usage: UsageStore) => Promise<T>): Promise<T | null> {
+  if (!deps.usage) return null;
+  try {
+    return await read(deps.usage);
+  } catch (cause) {
+    logWarning("usage_read_failed", "-", cause);
+    return null;
+  }
+}
+
+/** The hourly usage of one key of the organisation in [from, to), or 404 `key_not_found`. */
+export async function keyUsage(deps: KeyServiceDeps, orgId: string, id: string, from: number, to: number): Promise<UsageSeries> {
+  const stored = await findOwned(deps, orgId, id);
+  if (!stored) throw keyNotFound();
+  if (!deps.usage) throw new GatewayError("usage_unavailable", { detail: "Usage figures are unavailable here." });
+  const points = await deps.usage.series(orgId, stored.id, from, to);
+  return {
+    key_id: stored.id,
+    from: iso(from),
+    to: iso(to),
+    granularity: "hour",
+    data: points.map((p) => ({
+      hour: iso(p.hour),
+      requests: p.allowed + p.refused_scope + p.rate_limited,
+      allowed: p.allowed,
+      refused_scope: p.refused_scope,
+      rate_limited: p.rate_limited,
+      scopes: p.scopes,
+    })),
+  };
+}
+
+/** A key's usage series: hours with at least one request, oldest first (absent hours had none). */
+export interface UsageSeries {
+  readonly key_id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly granularity: "hour";
+  readonly data: {
+    readonly hour: string;
+    readonly requests: number;
+    readonly allowed: number;
+    readonly refused_scope: number;
+    readonly rate_limited: number;
+    readonly scopes: Record<string, number>;
+  }[];
 }
 
 /** Delete a key of the organisation; it is refused from the next request on (see docs/api-keys.md). */

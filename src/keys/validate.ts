@@ -276,3 +276,39 @@ export function checkAuditInput(query: { key_id?: string | undefined; cursor?: s
   }
   return errors.length ? { ok: false, errors } : { ok: true, value: { keyId, cursor, limit } };
 }
+
+/** Longest usage series one call returns: 31 days. */
+export const MAX_USAGE_RANGE_MS = 31 * 24 * 3_600_000;
+/** Default usage series: the last 24 hours. */
+export const DEFAULT_USAGE_RANGE_MS = 24 * 3_600_000;
+
+/** A usage series request, in whole hours: [from, to). */
+export interface UsageInput {
+  readonly from: number;
+  readonly to: number;
+}
+
+const HOUR = 3_600_000;
+
+function checkInstant(field: string, value: string | undefined, errors: FieldError[]): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const at = RFC3339.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(at)) errors.push({ field, message: "must be an RFC 3339 date-time with a time zone" });
+  return Number.isFinite(at) ? at : undefined;
+}
+
+/**
+ * Check `from` and `to` (RFC 3339; default: the 24 hours before now). Both widen to whole hours
+ * (`from` down, `to` up); `to` must be after `from`, at most 31 days later.
+ */
+export function checkUsageInput(query: { from?: string | undefined; to?: string | undefined }, now = Date.now()): Checked<UsageInput> {
+  const errors: FieldError[] = [];
+  const toGiven = checkInstant("to", query.to, errors);
+  const fromGiven = checkInstant("from", query.from, errors);
+  if (errors.length) return { ok: false, errors };
+  const to = toGiven ?? now;
+  const from = fromGiven ?? to - DEFAULT_USAGE_RANGE_MS;
+  if (to <= from) return { ok: false, errors: [{ field: "to", message: "must be after from" }] };
+  if (to - from > MAX_USAGE_RANGE_MS) return { ok: false, errors: [{ field: "from", message: "must be at most 31 days before to" }] };
+  return { ok: true, value: { from: from - (from % HOUR), to: Math.ceil(to / HOUR) * HOUR } };
+}
