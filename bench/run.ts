@@ -6,7 +6,7 @@
  * example origin, and drives each with autocannon on 127.0.0.1 in interleaved rounds. Prints a
  * table, checks the budgets of docs/performance.md and writes JSON to bench/results/.
  *
- *   npm run bench                      # ~4½ minutes: 5 rounds × 6 scenarios × 8 s
+ *   npm run bench                      # ~5 minutes: 5 rounds × 7 scenarios × 8 s
  *   npm run bench -- --quick           # ~35 s smoke run
  *   npm run bench -- --rounds 3 --duration 5 --connections 10 --scenarios warm-key,warm-token
  *   npm run bench -- --entry path/to/variant.ts   # experiment: build another entry as the gateway

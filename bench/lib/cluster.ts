@@ -15,6 +15,8 @@ const BUILD_ROOT = join(ROOT, "node_modules", ".cache", "agntix-bench");
 /** Names of the workers, as the gateway's service bindings and the scenarios refer to them. */
 export const GATEWAY = "agntix-gateway";
 export const FLOOR = "bench-passthrough";
+/** The same gateway build with `USAGE_COUNTING=off`: the warm key measured without usage counting. */
+export const GATEWAY_USAGE_OFF = "agntix-gateway-usage-off";
 const CHAT_ORIGIN = "agntix-chat-origin";
 const VOICE_ORIGIN = "agntix-voice-origin";
 const IDP = "bench-idp";
@@ -125,15 +127,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const compat = { compatibilityDate: build.compatibilityDate, compatibilityFlags: [...build.compatibilityFlags] };
   const direct = [{ host: "127.0.0.1", port: 0 }];
   const echo = join(ROOT, "examples", "origins", "echo.js");
-  const gatewayLike = (name: string, b: GatewayBuild) => ({
+  const gatewayLike = (name: string, b: GatewayBuild, vars: Record<string, string> = {}) => ({
     name,
     modules: countingModules(b, name),
     ...compat,
-    bindings: { ...build.vars, ...options.extraBindings },
+    bindings: { ...build.vars, ...options.extraBindings, ...vars },
     // One namespace id: every gateway-like worker sees the same seeded keys.
     kvNamespaces: { API_KEYS: "bench-api-keys" },
     // The audit log: no request of the bench writes it, but the config requires the binding.
     d1Databases: { AUDIT_DB: "bench-audit" },
+    // Usage ledgers: each gateway-like worker runs its own class (Durable Objects belong to a worker).
+    durableObjects: { USAGE: { className: "UsageLedger", useSQLite: true } },
     serviceBindings: { CHAT: CHAT_ORIGIN, VOICE: VOICE_ORIGIN },
     // Every outbound fetch (the JWKS) goes to the stand-in IdP: nothing leaves the machine.
     outboundService: IDP,
@@ -149,6 +153,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.inspectorPort ? { inspectorPort: options.inspectorPort, inspectorHost: "127.0.0.1" } : {}),
       workers: [
         gatewayLike(GATEWAY, build),
+        gatewayLike(GATEWAY_USAGE_OFF, build, { USAGE_COUNTING: "off" }),
         ...variants.map((v) => gatewayLike(v.name, v.build)),
         {
           name: FLOOR,
@@ -173,7 +178,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   );
   await mf.ready;
   const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).href.replace(/\/$/, "");
-  const names = [GATEWAY, FLOOR, IDP, ...variants.map((v) => v.name)];
+  const names = [GATEWAY, GATEWAY_USAGE_OFF, FLOOR, IDP, ...variants.map((v) => v.name)];
   const urls = new Map(await Promise.all(names.map(async (name) => [name, await url(name)] as const)));
   const workerdPid = workerdChildren().find((pid) => !before.has(pid));
   return {

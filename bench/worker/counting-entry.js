@@ -4,6 +4,9 @@
 import { counts, countingKv, resetCounts } from "./counters.js";
 import gateway from "./gateway.js";
 
+// The gateway's Durable Object classes (the usage ledger) must be exported by the entry that runs them.
+export * from "./gateway.js";
+
 // The runtime hands the same env object to every request of an isolate; keep one wrapped env
 // per original so the gateway's per-env memoisation (config, caches) behaves as deployed.
 const wrappedEnvs = new WeakMap();
