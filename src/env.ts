@@ -74,8 +74,18 @@ export interface Config {
     /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
     readonly issuePrefix: "pk_live_" | "pk_test_";
     readonly pepper: string;
+  };
+  readonly revocation: {
+    /** See `REVOCATION_FEED`. */
+    readonly feed: boolean;
     /** See `API_KEY_REVOCATION_CHECK_MS`. */
-    readonly revocationCheckMs: number;
+    readonly checkMs: number;
+    /** See `REVOCATION_POLL_MS`. */
+    readonly pollMs: number;
+    /** See `REVOCATION_RETENTION_SECONDS`, in ms. */
+    readonly retentionMs: number;
+    /** See `REVOCATION_LOG_TIMEOUT_MS`. */
+    readonly timeoutMs: number;
   };
   readonly usage: {
     /** See `USAGE_COUNTING`. */
@@ -103,6 +113,8 @@ export function isDevelopmentPublicKey(pem: string): boolean {
 
 /** Shortest custom template signing key, in bytes: RFC 7518 §3.2 wants at least the hash size. */
 const MIN_HMAC_KEY_BYTES: Readonly<Record<"HS256" | "HS384" | "HS512", number>> = { HS256: 32, HS384: 48, HS512: 64 };
+/** Shortest retention: an isolate's cached record (60 s) + KV's read cache (60 s) + KV propagation (60 s). */
+export const MIN_REVOCATION_RETENTION_SECONDS = 180;
 
 /** Thrown when the bindings do not make a valid configuration; the message names the setting. */
 export class ConfigError extends Error {
@@ -181,6 +193,14 @@ export function parseConfig(env: Bindings): Config {
   const pepper = env.API_KEY_PEPPER ?? "";
   if (pepper.length < 32) throw new ConfigError("API_KEY_PEPPER must be set to at least 32 characters");
 
+  if (!env.REVOCATION_LOG) throw new ConfigError("REVOCATION_LOG Durable Object binding is missing");
+  const feedSwitch = (env.REVOCATION_FEED ?? "").trim() || "on";
+  if (feedSwitch !== "on" && feedSwitch !== "off") throw new ConfigError("REVOCATION_FEED must be on or off");
+  const retentionSeconds = positiveInt("REVOCATION_RETENTION_SECONDS", env.REVOCATION_RETENTION_SECONDS, 600);
+  if (retentionSeconds < MIN_REVOCATION_RETENTION_SECONDS) {
+    throw new ConfigError(`REVOCATION_RETENTION_SECONDS must be at least ${MIN_REVOCATION_RETENTION_SECONDS}`);
+  }
+
   return {
     environment,
     cors: { allowedOrigins: new Set(list(env.CORS_ALLOWED_ORIGINS)) },
@@ -203,7 +223,13 @@ export function parseConfig(env: Bindings): Config {
     apiKeys: {
       issuePrefix: issuePrefixFor(environment),
       pepper,
-      revocationCheckMs: nonNegativeInt("API_KEY_REVOCATION_CHECK_MS", env.API_KEY_REVOCATION_CHECK_MS, 1000),
+    },
+    revocation: {
+      feed: feedSwitch === "on",
+      checkMs: nonNegativeInt("API_KEY_REVOCATION_CHECK_MS", env.API_KEY_REVOCATION_CHECK_MS, 1000),
+      pollMs: positiveInt("REVOCATION_POLL_MS", env.REVOCATION_POLL_MS, 2000),
+      retentionMs: retentionSeconds * 1000,
+      timeoutMs: positiveInt("REVOCATION_LOG_TIMEOUT_MS", env.REVOCATION_LOG_TIMEOUT_MS, 2000),
     },
     usage: { counting: usageCounting === "on" },
   };

@@ -26,6 +26,7 @@ export const ERRORS = {
   key_store_unavailable: { status: 503, title: "Key store unavailable" },
   audit_unavailable: { status: 503, title: "Audit log unavailable" },
   usage_unavailable: { status: 503, title: "Usage figures unavailable" },
+  revocation_log_unavailable: { status: 503, title: "Revocation log unavailable" },
   jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
   gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
   origin_timeout: { status: 504, title: "Gateway timeout" },

@@ -20,6 +20,7 @@ import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
+import { feedFor } from "./revocation/feed";
 import { forward } from "./proxy/forward";
 import { hasCaseVariantRoute, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
@@ -59,10 +60,16 @@ app.use(function corsForBrowsers(c, next) {
   return c.req.raw.headers.has("origin") ? corsForAllowedOrigins(c, next) : next();
 });
 
-// Healthy means configured: a deployment whose config does not parse answers 503 here too.
-app.get("/healthz", (c) => {
-  getConfig(c.env);
-  return c.json({ status: "ok" }, 200, { "cache-control": "no-store" });
+// Healthy means configured: a deployment whose config does not parse answers 503 here too. The
+// revocation feed is looked at (one Cache API read; a log call only if this location's copy is
+// stale): "degraded" while the log is unreachable, still 200 since keys keep being verified.
+app.get("/healthz", async (c) => {
+  const config = getConfig(c.env);
+  const feed = feedFor(c.env, config);
+  if (config.revocation.feed) await feed.refresh();
+  const revocationFeed = feed.health();
+  const status = revocationFeed.status === "unavailable" ? "degraded" : "ok";
+  return c.json({ status, revocation_feed: revocationFeed }, 200, { "cache-control": "no-store" });
 });
 
 app.use(async function gate(c, next) {
@@ -162,5 +169,6 @@ function logError(requestId: string | undefined, code: string, cause: unknown): 
   console.error(JSON.stringify({ level: "error", event: "request_failed", code, request_id: requestId, cause: kind }));
 }
 
+export { RevocationLog } from "./revocation/durable-object";
 /** The worker: requests through the Hono app, the daily Cron Trigger through `scheduled`. */
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Bindings>;

@@ -1,18 +1,19 @@
 /**
  * API key verification at the edge. In order, cheapest first:
- * format and checksum (no I/O) → HMAC → this isolate's caches (verified LRU, unknown LRU) → one KV
- * read on a miss → expiry → this location's revocation marker (Cache API: a delete, a rotation's
- * end, or an edit's new grants), read at most once per `API_KEY_REVOCATION_CHECK_MS` (default 1 s)
- * per key per isolate.
- * A warm key costs no KV read; an unknown key at most one KV read per 30 s per isolate; a key
+ * format and checksum (no I/O) → HMAC → the revocation feed's timestamp check (a look at the
+ * location's copy behind the response, at most once per `API_KEY_REVOCATION_CHECK_MS`) → this
+ * isolate's caches (verified LRU, unknown LRU) → one KV read on a miss → expiry → the feed's
+ * verdict (Map lookups: a delete, a rotation's end, an organisation's kill switch, an edit's new
+ * grants).
+ * A warm key costs no I/O at all; an unknown key at most one KV read per 30 s per isolate; a key
  * with a bad checksum none at all. KV failing is 503 `key_store_unavailable`, never a pass.
  */
 import { GatewayError } from "../errors";
-import { forgetKey, keyCaches, type VerifiedKey } from "../keys/cache";
+import { forgetKey, type KeyCaches, type VerifiedKey } from "../keys/cache";
 import { checkKeyFormat, type KeyFormatError } from "../keys/format";
 import { hashKey } from "../keys/hash";
-import { cacheApiMarkers, type Marker } from "../keys/revocations";
 import { type KeyRecord, KeyStore, kvFromBinding } from "../keys/store";
+import { feedFor } from "../revocation/feed";
 import { expandScopes } from "../scopes";
 import type { VerifierDeps } from "./deps";
 import type { Principal } from "./principal";
@@ -37,7 +38,12 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
   if (!format.ok) throw invalid(FORMAT_DETAILS[format.error]);
 
   const hash = await hashKey(key, pepper);
-  const now = Date.now();
+  const feed = feedFor(deps.env, deps.config);
+  const { keyCaches } = feed;
+  const now = feed.now();
+  // Warm: a comparison. An idle or new isolate waits for one look at its location's copy.
+  const look = feed.beforeVerify(now, deps.ctx);
+  if (look) await look;
   let verified = keyCaches.verified.get(hash, now);
   if (!verified) {
     if (keyCaches.unknown.get(hash, now)) throw invalid(UNKNOWN);
@@ -52,27 +58,21 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
 
   const { record } = verified;
   if (record.expires_at !== undefined && now >= Date.parse(record.expires_at)) throw invalid(expired(record));
-  // A delete or rotation made at this location wins over any copy of the record in this isolate
-  // or in KV's edge cache. Reading the marker is I/O, so a busy key reads it at most once per
-  // check interval: another isolate's delete takes effect here within that interval (0 = every
-  // request). The isolate that served the delete forgot the key at once.
-  // An edit's marker carries the key's new grants: they replace those of any older record copy.
-  if (now - verified.markerCheckedAt >= deps.config.apiKeys.revocationCheckMs) {
-    const marker = await readMarker(hash);
-    verified.notAfter = marker?.notAfter;
-    verified.markerCheckedAt = now;
-    if (marker?.grants && marker.changedAt! > editedAt(record) && marker.changedAt !== verified.grantsChangedAt) {
-      verified.principal = { ...verified.principal, scopes: expandScopes(marker.grants) };
-      verified.grantsChangedAt = marker.changedAt;
-    }
-  }
-  if (verified.notAfter !== undefined && now >= verified.notAfter) {
-    forgetKey(hash);
+  // A revocation the feed brought wins over any copy of the record in this isolate or in KV's
+  // edge cache (which may serve a deleted record for a minute or more).
+  if (feed.isRevoked(hash, record, now)) {
+    forgetKey(hash, keyCaches);
     keyCaches.unknown.set(hash, true, now);
     throw invalid(UNKNOWN);
   }
+  // An edit's new grants replace those of any older copy of the record.
+  const regrant = feed.grantsOf(hash);
+  if (regrant && regrant.changedAt > editedAt(record) && regrant.changedAt !== verified.grantsChangedAt) {
+    verified.principal = { ...verified.principal, scopes: expandScopes(regrant.grants) };
+    verified.grantsChangedAt = regrant.changedAt;
+  }
 
-  recordUse(record, deps, now);
+  recordUse(record, deps, keyCaches, now);
   return verified.principal;
 }
 
@@ -105,24 +105,13 @@ function toVerified(record: KeyRecord): VerifiedKey {
       scopes: expandScopes(record.scopes),
       ...(record.allow_browser === true ? { allowBrowser: true as const } : {}),
     },
-    markerCheckedAt: Number.NEGATIVE_INFINITY,
-    notAfter: undefined,
   };
 }
 
 const editedAt = (record: KeyRecord) => (record.updated_at === undefined ? Number.NEGATIVE_INFINITY : Date.parse(record.updated_at));
 
-async function readMarker(hash: string): Promise<Marker | undefined> {
-  try {
-    return await cacheApiMarkers.read(hash);
-  } catch (cause) {
-    // Without the marker the gateway cannot know the key was not just deleted: fail closed.
-    throw new GatewayError("key_store_unavailable", { detail: "The key store is unavailable; retry shortly.", cause });
-  }
-}
-
 /** Write `last_used_at` behind the response, at most once per key per minute from this isolate. */
-function recordUse(record: KeyRecord, deps: VerifierDeps, now: number): void {
+function recordUse(record: KeyRecord, deps: VerifierDeps, keyCaches: KeyCaches, now: number): void {
   if (keyCaches.lastUsedWritten.get(record.id, now) !== undefined) return;
   keyCaches.lastUsedWritten.set(record.id, now, now);
   const write = new KeyStore(kvFromBinding(deps.env.API_KEYS)).touch(record, new Date(now).toISOString()).catch((cause: unknown) => {

@@ -22,8 +22,8 @@ import { GatewayError } from "../errors";
 import { auditLog } from "../audit/log";
 import { listAudit } from "../audit/query";
 import { AuditStore } from "../audit/store";
+import { edgeRevocationSink } from "../revocation/feed";
 import { readCapped } from "../body";
-import { cacheApiMarkers } from "./revocations";
 import { UsageStore } from "../usage/store";
 import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, keyUsage, listKeys, rotateKey, rotateKeys, updateKey } from "./service";
 import { KeyStore, kvFromBinding } from "./store";
@@ -113,7 +113,7 @@ function deps(c: Context<AppEnv>): KeyServiceDeps {
     store: new KeyStore(kvFromBinding(c.env.API_KEYS)),
     pepper,
     prefix: issuePrefix,
-    markers: cacheApiMarkers,
+    revocations: edgeRevocationSink(c.env, c.var.config, c.executionCtx, `${method}:${subject}`),
     audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
     usage: new UsageStore(c.env.USAGE),
   };

@@ -53,14 +53,10 @@ export class TtlLru<K, V> {
 /** A verified key as the positive cache holds it: the record and its ready-made principal. */
 export interface VerifiedKey {
   readonly record: KeyRecord;
-  /** The key's principal; its scopes follow an edit's marker when one is newer than `record`. */
+  /** The key's principal; its scopes follow an edit in the revocation feed when it is newer than `record`. */
   principal: Principal;
-  /** `changedAt` of the edit marker whose grants `principal` carries, if any. */
+  /** `changed_at` of the feed's edit whose grants `principal` carries, if any. */
   grantsChangedAt?: number;
-  /** When this isolate last read the location's revocation marker for this key (epoch ms). */
-  markerCheckedAt: number;
-  /** What that marker said: the key stops working at this time (epoch ms), if it does. */
-  notAfter: number | undefined;
 }
 
 /** How long a verified record is trusted in this isolate without reading KV again. */
@@ -72,23 +68,35 @@ export const LAST_USED_INTERVAL_MS = 60_000;
 /** Entries per cache. */
 export const KEY_CACHE_ENTRIES = 10_000;
 
-/** The isolate's key caches, keyed by key hash (never by the key). */
-export const keyCaches = {
-  verified: new TtlLru<string, VerifiedKey>(KEY_CACHE_ENTRIES, VERIFIED_TTL_MS),
-  unknown: new TtlLru<string, true>(KEY_CACHE_ENTRIES, UNKNOWN_TTL_MS),
+/** One isolate's key caches, keyed by key hash (never by the key). */
+export interface KeyCaches {
+  readonly verified: TtlLru<string, VerifiedKey>;
+  readonly unknown: TtlLru<string, true>;
   /** Key id → when this isolate last wrote its `last_used_at`. */
-  lastUsedWritten: new TtlLru<string, number>(KEY_CACHE_ENTRIES, LAST_USED_INTERVAL_MS),
-};
+  readonly lastUsedWritten: TtlLru<string, number>;
+}
 
-/** Forget a key in this isolate after it was deleted or rotated, so its next use reads the truth. */
-export function forgetKey(hash: string): void {
-  keyCaches.verified.delete(hash);
-  keyCaches.unknown.delete(hash);
+/** A new, empty set of key caches (one per isolate; the multi-location tests make several). */
+export function createKeyCaches(): KeyCaches {
+  return {
+    verified: new TtlLru<string, VerifiedKey>(KEY_CACHE_ENTRIES, VERIFIED_TTL_MS),
+    unknown: new TtlLru<string, true>(KEY_CACHE_ENTRIES, UNKNOWN_TTL_MS),
+    lastUsedWritten: new TtlLru<string, number>(KEY_CACHE_ENTRIES, LAST_USED_INTERVAL_MS),
+  };
+}
+
+/** The isolate's key caches. */
+export const keyCaches: KeyCaches = createKeyCaches();
+
+/** Forget a key in these caches after it was deleted or rotated, so its next use reads the truth. */
+export function forgetKey(hash: string, caches: KeyCaches = keyCaches): void {
+  caches.verified.delete(hash);
+  caches.unknown.delete(hash);
 }
 
 /** Empty every key cache of this isolate (tests). */
-export function resetKeyCaches(): void {
-  keyCaches.verified.clear();
-  keyCaches.unknown.clear();
-  keyCaches.lastUsedWritten.clear();
+export function resetKeyCaches(caches: KeyCaches = keyCaches): void {
+  caches.verified.clear();
+  caches.unknown.clear();
+  caches.lastUsedWritten.clear();
 }

@@ -13,7 +13,7 @@ import { expandScopes, type Scope, sortScopes } from "../scopes";
 import { forgetKey, keyCaches } from "./cache";
 import { generateKey, generateKeyId, isKeyId, keyHint, type KeyPrefix } from "./format";
 import { cursorTag, hashKey } from "./hash";
-import type { RevocationMarkers } from "./revocations";
+import type { RevocationInput, RevocationReason } from "../revocation/log";
 import type { CreatedBy, KeyRecord, KeyStore, StoredKey } from "./store";
 import type { CreateInput, FieldError, KeyMetadata, ListInput, UpdateInput } from "./validate";
 
@@ -24,8 +24,11 @@ export interface KeyServiceDeps {
   readonly pepper: string;
   /** Prefix of keys issued here. */
   readonly prefix: KeyPrefix;
-  /** Location-wide revocation markers (the worker's Cache API); absent in the CLI. */
-  readonly markers?: RevocationMarkers;
+  /**
+   * Where revocations (and edits of grants) are recorded before KV changes: the revocation log.
+   * Absent, they reach other isolates and locations only through KV (its bound, not the feed's).
+   */
+  readonly revocations?: RevocationSink;
   /** Clock, epoch ms (default `Date.now`). */
   readonly now?: () => number;
   /**
@@ -35,6 +38,11 @@ export interface KeyServiceDeps {
   readonly audit?: AuditLog;
   /** Usage figures for list, get and the usage series; absent in the CLI (figures are then null). */
   readonly usage?: UsageStore;
+}
+
+/** Records revocations in the log; throws 503 `revocation_log_unavailable` when it cannot (nothing recorded). */
+export interface RevocationSink {
+  append(entries: readonly RevocationInput[]): Promise<void>;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -269,39 +277,51 @@ const inherited = (old: StoredKey): IssueOptions => ({
   ...(old.metadata ? { metadata: old.metadata } : {}),
 });
 
-/** Delete a key everywhere this isolate can reach: KV, this isolate's caches, this location's marker. */
-async function revoke(deps: KeyServiceDeps, stored: StoredKey): Promise<void> {
+/** The log entry revoking a stored key from `notAfter` on. */
+function revocation(stored: StoredKey, notAfter: number, reason: RevocationReason): RevocationInput {
+  return { kind: "key", subject: stored.hash, not_after: notAfter, reason, key_id: stored.id };
+}
+
+/**
+ * Record revocations in the log before anything else changes: if the log cannot take them, the
+ * call fails with 503 `revocation_log_unavailable` and nothing is revoked (`undo` removes what
+ * the call created before).
+ */
+async function recordRevocations(deps: KeyServiceDeps, entries: RevocationInput[], undo?: () => Promise<unknown>): Promise<void> {
+  if (!deps.revocations || entries.length === 0) return;
+  try {
+    await deps.revocations.append(entries);
+  } catch (error) {
+    await undo?.().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Remove a key from KV and this isolate's caches (the log already has its revocation). */
+async function removeKey(deps: KeyServiceDeps, stored: StoredKey): Promise<void> {
   const now = clock(deps);
   await deps.store.remove(stored);
   forgetKey(stored.hash);
   keyCaches.unknown.set(stored.hash, true, now);
-  await mark(deps, stored, now, now);
 }
 
-async function mark(deps: KeyServiceDeps, stored: StoredKey, notAfter: number, now: number): Promise<void> {
-  try {
-    await deps.markers?.mark(stored.hash, notAfter, now);
-  } catch (cause) {
-    // KV already holds the truth; without the marker, other isolates here refuse within the cache TTL.
-    logWarning("revocation_marker_failed", stored.id, cause);
-  }
+/** When a rotated key stops: now (grace 0) or at the end of its grace period, never later than an earlier end. */
+function retirementEnd(stored: StoredKey, graceSeconds: number, now: number): number {
+  if (graceSeconds === 0) return now;
+  return Math.min(now + graceSeconds * 1000, stored.expires_at ? Date.parse(stored.expires_at) : Infinity);
 }
 
-/** End an old key now (grace 0) or at the end of the grace period; null when the store failed. */
-async function retire(deps: KeyServiceDeps, stored: StoredKey, graceSeconds: number): Promise<string | null> {
-  const now = clock(deps);
+/** End an old key in KV at `end` (past: delete; ahead: grace period); null when the store failed. */
+async function retire(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<string | null> {
   try {
-    if (graceSeconds === 0) {
-      await revoke(deps, stored);
-      return iso(now);
+    if (end <= clock(deps)) await removeKey(deps, stored);
+    else {
+      await deps.store.expire(stored, iso(end));
+      forgetKey(stored.hash);
     }
-    // A key already in a grace period never gets a longer one.
-    const end = Math.min(now + graceSeconds * 1000, stored.expires_at ? Date.parse(stored.expires_at) : Infinity);
-    const updated = await deps.store.expire(stored, iso(end));
-    forgetKey(stored.hash);
-    await mark(deps, updated, end, now);
     return iso(end);
   } catch (cause) {
+    // The log already refuses it everywhere; KV still lists it until it is deleted.
     logWarning("rotation_retire_failed", stored.id, cause);
     return null;
   }
@@ -349,8 +369,9 @@ export async function createKey(deps: KeyServiceDeps, actor: Actor, input: Creat
 
 /**
  * Edit a key's name, scopes or metadata. Scopes follow `widenedBeyond`'s rule (403 otherwise). A
- * change of scopes takes effect in this isolate at once, at this location within the marker check
- * interval, and elsewhere within the revocation bound (docs/api-keys.md).
+ * change of scopes is written to the revocation log first (503, nothing changed, if it cannot be)
+ * and takes effect in this isolate at once and everywhere within the revocation bound
+ * (docs/api-keys.md).
  */
 export async function updateKey(deps: KeyServiceDeps, actor: Actor, id: string, input: UpdateInput): Promise<KeyView> {
   const stored = await findOwned(deps, actor.orgId, id);
@@ -370,9 +391,15 @@ export async function updateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
     updated_at: iso(now),
   };
   const event: AuditEvent = { action: "key.updated", orgId: actor.orgId, keyId: stored.id, before: editable(stored), after: editable(updated) };
-  await audited(deps, [event], () => deps.store.update(updated));
+  const regrant: RevocationInput[] =
+    input.scopes && !sameScopes(stored.scopes, input.scopes)
+      ? [{ kind: "grants", subject: stored.hash, not_after: now, grants: [...input.scopes], reason: "edit", key_id: stored.id }]
+      : [];
+  await audited(deps, [event], async () => {
+    await recordRevocations(deps, regrant);
+    await deps.store.update(updated);
+  });
   forgetKey(stored.hash);
-  if (input.scopes && !sameScopes(stored.scopes, input.scopes)) await regrant(deps, updated, now);
   const lastUsed = await deps.store.lastUsed([stored.id]);
   return view(updated, lastUsed.get(stored.id) ?? null);
 }
@@ -382,17 +409,6 @@ const sameScopes = (a: readonly string[], b: readonly string[]) => {
   const y = sortScopes(expandScopes(b));
   return x.length === y.length && x.every((s, i) => s === y[i]);
 };
-
-/** Tell this location's isolates the key's new grants (they replace any older copy's). */
-async function regrant(deps: KeyServiceDeps, updated: StoredKey, now: number): Promise<void> {
-  try {
-    const notAfter = updated.expires_at === undefined ? undefined : Date.parse(updated.expires_at);
-    await deps.markers?.regrant(updated.hash, updated.scopes, now, notAfter, now);
-  } catch (cause) {
-    // KV holds the truth; other isolates here then see the edit within the revocation bound.
-    logWarning("regrant_marker_failed", updated.id, cause);
-  }
-}
 
 /** One page of the organisation's keys, newest first, with `last_used_at`. */
 export async function listKeys(deps: KeyServiceDeps, orgId: string, input: ListInput): Promise<KeyList> {
@@ -487,11 +503,17 @@ export interface UsageSeries {
   }[];
 }
 
-/** Delete a key of the organisation; it is refused from the next request on (see docs/api-keys.md). */
+/**
+ * Delete a key of the organisation: audit log, then revocation log (503, nothing done, if either
+ * cannot be written), then KV. Refused everywhere within the revocation bound (docs/api-keys.md).
+ */
 export async function deleteKey(deps: KeyServiceDeps, orgId: string, id: string): Promise<void> {
   const stored = await findOwned(deps, orgId, id);
   if (!stored) throw keyNotFound();
-  await audited(deps, [{ action: "key.deleted", orgId, keyId: stored.id, before: created(stored) }], () => revoke(deps, stored));
+  await audited(deps, [{ action: "key.deleted", orgId, keyId: stored.id, before: created(stored) }], async () => {
+    await recordRevocations(deps, [revocation(stored, clock(deps), "delete")]);
+    await removeKey(deps, stored);
+  });
 }
 
 /**
@@ -503,8 +525,12 @@ export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
   if (!stored) throw keyNotFound();
   await requireGrantable(deps, actor, stored.scopes, { operation: "rotate", keyId: stored.id });
   const issued = await prepare(deps, actor, stored.name, stored.scopes, inherited(stored));
-  await audited(deps, rotationEvents("key.rotated", actor.orgId, stored, issued, graceSeconds), () => store(deps, issued));
-  const oldKeyExpiresAt = await retire(deps, stored, graceSeconds);
+  const end = retirementEnd(stored, graceSeconds, clock(deps));
+  await audited(deps, rotationEvents("key.rotated", actor.orgId, stored, issued, graceSeconds), async () => {
+    await store(deps, issued);
+    await recordRevocations(deps, [revocation(stored, end, "rotate")], () => deps.store.remove(issued.stored));
+  });
+  const oldKeyExpiresAt = await retire(deps, stored, end);
   return { ...issued.created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };
 }
 
@@ -529,7 +555,9 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   const prepared = await Promise.all(olds.map((old) => prepare(deps, actor, old.name, old.scopes, inherited(old))));
   const events = olds.flatMap((old, i) => rotationEvents("key.bulk_rotated", actor.orgId, old, prepared[i]!, graceSeconds));
   const issued: Issued[] = [];
+  const endsAt = olds.map((old) => retirementEnd(old, graceSeconds, clock(deps)));
   await audited(deps, events, async () => {
+    const removeIssued = () => Promise.allSettled(issued.map(({ stored }) => deps.store.remove(stored)));
     try {
       for (let i = 0; i < prepared.length; i += BULK_CONCURRENCY) {
         const batch = prepared.slice(i, i + BULK_CONCURRENCY);
@@ -539,15 +567,16 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
         if (failed) throw failed.reason;
       }
     } catch (error) {
-      await Promise.allSettled(issued.map(({ stored }) => deps.store.remove(stored)));
+      await removeIssued();
       throw error;
     }
+    await recordRevocations(deps, olds.map((old, i) => revocation(old, endsAt[i]!, "rotate")), removeIssued);
   });
 
   const rotated: RotatedKey[] = [];
   for (let i = 0; i < olds.length; i += BULK_CONCURRENCY) {
     const batch = olds.slice(i, i + BULK_CONCURRENCY);
-    const ends = await Promise.all(batch.map((old) => retire(deps, old, graceSeconds)));
+    const ends = await Promise.all(batch.map((old, j) => retire(deps, old, endsAt[i + j]!)));
     batch.forEach((old, j) => rotated.push({ ...issued[i + j]!.created, old_id: old.id, old_key_expires_at: ends[j] ?? null }));
   }
   return rotated;

@@ -10,9 +10,9 @@ import { getConfig } from "../../src/env";
 import { GatewayError, problemResponse } from "../../src/errors";
 import app from "../../src/index";
 import { keysApi } from "../../src/keys/api";
-import { cacheApiMarkers } from "../../src/keys/revocations";
 import { type Actor, type CreatedKey, createKey, type KeyServiceDeps } from "../../src/keys/service";
 import { KeyStore, kvFromBinding } from "../../src/keys/store";
+import { revocationLog } from "../../src/revocation/log";
 import { ALL_SCOPES, expandScopes } from "../../src/scopes";
 
 export const BASE = "https://api.agntix.test";
@@ -57,10 +57,20 @@ export async function callGateway(bindings: Bindings, path: string, init?: Reque
   return res;
 }
 
-/** Service dependencies over the test KV (or another binding), as the worker builds them. */
+/**
+ * Service dependencies over the test KV (or another binding), writing revocations to the real
+ * revocation log: what another isolate (or location) does, without this isolate's feed hearing of
+ * it before its next look.
+ */
 export function serviceDeps(kv: KVNamespace = env.API_KEYS): KeyServiceDeps {
   const config = getConfig(env as unknown as Bindings);
-  return { store: new KeyStore(kvFromBinding(kv)), pepper: config.apiKeys.pepper, prefix: config.apiKeys.issuePrefix, markers: cacheApiMarkers };
+  const log = revocationLog(env.REVOCATION_LOG, config.revocation);
+  return {
+    store: new KeyStore(kvFromBinding(kv)),
+    pepper: config.apiKeys.pepper,
+    prefix: config.apiKeys.issuePrefix,
+    revocations: { append: async (entries) => void (await log.append(entries)) },
+  };
 }
 
 /** An operator acting for `orgId` with every scope. */

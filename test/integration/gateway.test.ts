@@ -19,7 +19,7 @@ describe("health", () => {
   it("GET /healthz answers 200 without credentials", async () => {
     const res = await gw("/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok" });
+    expect(await res.json()).toEqual({ status: "ok", revocation_feed: { status: "ok", lag_ms: expect.any(Number) } });
     expect(res.headers.get("x-request-id")).toBeTruthy();
   });
 });

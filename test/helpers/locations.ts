@@ -1,0 +1,95 @@
+// Several gateway "locations" in one test: each has its own bindings object (so its own parsed
+// config and its own isolate state), its own Cache API cache (the location copy of the feed), its
+// own key caches, and a KV stand-in that serves a value it has read for 60 s (as real KV may at a
+// location other than the writer's). All share the real Durable Object and the real KV behind.
+import { env } from "cloudflare:workers";
+import type { Bindings } from "../../src/env";
+import { getConfig } from "../../src/env";
+import { createKeyCaches } from "../../src/keys/cache";
+import type { RevocationLog } from "../../src/revocation/durable-object";
+import { installFeed, RevocationFeed } from "../../src/revocation/feed";
+import { revocationLog } from "../../src/revocation/log";
+import { callGateway } from "./keys";
+
+/** How long the KV stand-in serves a value it has read, whatever happens to it meanwhile. */
+export const KV_STALE_MS = 60_000;
+
+/** A KV binding whose reads of one key return the same value for `staleMs` after the first read (by `Date.now`). */
+export function staleKv(inner: KVNamespace = env.API_KEYS, staleMs = KV_STALE_MS): KVNamespace {
+  const held = new Map<string, { value: string | null; until: number }>();
+  return {
+    async get(key: unknown, options?: unknown) {
+      if (typeof key !== "string") return (inner.get as (...a: unknown[]) => unknown)(key, options);
+      const now = Date.now();
+      const cached = held.get(key);
+      if (cached && now < cached.until) return cached.value;
+      const value = (await inner.get(key, { type: "text" })) as string | null;
+      held.set(key, { value, until: now + staleMs });
+      return value;
+    },
+    put: inner.put.bind(inner),
+    delete: inner.delete.bind(inner),
+    list: inner.list.bind(inner),
+    getWithMetadata: inner.getWithMetadata.bind(inner),
+  } as unknown as KVNamespace;
+}
+
+/** Log calls made by one location, and a switch to make them fail or hang. */
+export interface LogProbe {
+  since: number;
+  append: number;
+  mode: "ok" | "throw" | "hang";
+}
+
+/** The real Durable Object namespace, wrapped to count (and optionally break) one location's calls. */
+export function probedLog(probe: LogProbe): DurableObjectNamespace<RevocationLog> {
+  const real = env.REVOCATION_LOG;
+  const guard = <T>(call: () => Promise<T>): Promise<T> => {
+    if (probe.mode === "throw") return Promise.reject(new Error("Durable Object unreachable (test)"));
+    if (probe.mode === "hang") return new Promise<T>(() => undefined);
+    return call();
+  };
+  return {
+    idFromName: (name: string) => real.idFromName(name),
+    get: (id: DurableObjectId) => {
+      const stub = real.get(id);
+      return {
+        since: (seq: number, limit: number) => {
+          probe.since++;
+          return guard(() => stub.since(seq, limit) as Promise<unknown>);
+        },
+        append: (entries: never, retention: number) => {
+          probe.append++;
+          return guard(() => stub.append(entries, retention) as Promise<unknown>);
+        },
+      };
+    },
+  } as unknown as DurableObjectNamespace<RevocationLog>;
+}
+
+/** One simulated location. */
+export interface Location {
+  readonly name: string;
+  readonly bindings: Bindings;
+  readonly feed: RevocationFeed;
+  readonly probe: LogProbe;
+  call(path: string, init?: RequestInit): Promise<Response>;
+}
+
+let counter = 0;
+
+/** A new location with its own cache, key caches, stale KV and counted log calls. */
+export async function makeLocation(name: string, vars: Partial<Bindings> = {}): Promise<Location> {
+  const probe: LogProbe = { since: 0, append: 0, mode: "ok" };
+  const bindings: Bindings = { ...(env as unknown as Bindings), ...vars, API_KEYS: staleKv(), REVOCATION_LOG: probedLog(probe) };
+  const config = getConfig(bindings);
+  const cache = await caches.open(`location-${name}-${++counter}`);
+  const feed = new RevocationFeed({
+    config: config.revocation,
+    log: () => revocationLog(bindings.REVOCATION_LOG, config.revocation),
+    cache: () => cache,
+    keyCaches: createKeyCaches(),
+  });
+  installFeed(bindings, feed);
+  return { name, bindings, feed, probe, call: (path, init) => callGateway(bindings, path, init) };
+}
