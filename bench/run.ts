@@ -331,6 +331,16 @@ async function main(): Promise<number> {
       actual: String(end.totals.jwksFetches),
       ok: end.totals.jwksFetches <= jwksLimit,
     });
+    // The revocation log's load: polls of this one location (≈ one per REVOCATION_POLL_MS, 2 s),
+    // never one per request; the whole run's requests are in the table above.
+    const logLimit = periods(runMs, 2_000) + 1;
+    verdicts.push({
+      scenario: "whole run",
+      check: "revocation log calls",
+      limit: `≤ ${logLimit} (${fmt(end.totals.revocationLogCalls / (runMs / 1000), 2)}/s)`,
+      actual: String(end.totals.revocationLogCalls),
+      ok: end.totals.revocationLogCalls <= logLimit,
+    });
     const idpServed = ((await (await fetch(`${cluster.idpUrl}/__bench/served`)).json()) as { served: number }).served;
     const endMemory = cluster.workerdPid ? processMemory(cluster.workerdPid) : undefined;
     const measured = [...runs.values()].flat();

@@ -136,8 +136,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     kvNamespaces: { API_KEYS: "bench-api-keys" },
     // The audit log: no request of the bench writes it, but the config requires the binding.
     d1Databases: { AUDIT_DB: "bench-audit" },
-    // Usage ledgers: each gateway-like worker runs its own class (Durable Objects belong to a worker).
-    durableObjects: { USAGE: { className: "UsageLedger", useSQLite: true } },
+    // Durable Objects (usage ledgers, the revocation log): each gateway-like worker runs its own
+    // classes (Durable Objects belong to a worker), as a deployment does.
+    durableObjects: {
+      USAGE: { className: "UsageLedger", useSQLite: true },
+      REVOCATION_LOG: { className: "RevocationLog", useSQLite: true },
+    },
     serviceBindings: { CHAT: CHAT_ORIGIN, VOICE: VOICE_ORIGIN },
     // Every outbound fetch (the JWKS) goes to the stand-in IdP: nothing leaves the machine.
     outboundService: IDP,

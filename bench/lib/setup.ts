@@ -66,6 +66,8 @@ export interface Counters {
   kvWrites: number;
   outboundFetches: number;
   jwksFetches: number;
+  /** RPC calls to the revocation log (Durable Object): its load under the bench. */
+  revocationLogCalls: number;
   totals: Omit<Counters, "totals" | "envObjects">;
   envObjects: number;
 }

@@ -3,7 +3,7 @@
 // Never part of the production bundle: `npm run bench` loads it next to the unmodified
 // `wrangler deploy --dry-run` output.
 
-const zero = () => ({ kvReads: 0, kvReadCalls: 0, kvLists: 0, kvWrites: 0, outboundFetches: 0, jwksFetches: 0 });
+const zero = () => ({ kvReads: 0, kvReadCalls: 0, kvLists: 0, kvWrites: 0, outboundFetches: 0, jwksFetches: 0, revocationLogCalls: 0 });
 
 /** Counts since the last reset, and since the isolate started (`totals`). */
 export const counts = {
@@ -50,4 +50,25 @@ export function countingKv(kv) {
       };
     },
   });
+}
+
+/** A Durable Object namespace whose stubs count every RPC call (the revocation log's load). */
+export function countingDurableObjects(namespace) {
+  return {
+    idFromName: (name) => namespace.idFromName(name),
+    get(id) {
+      const stub = namespace.get(id);
+      // RPC methods are called on the real stub; the wrapper only counts.
+      return new Proxy(
+        {},
+        {
+          get: (_, method) =>
+            (...args) => {
+              count("revocationLogCalls");
+              return stub[method](...args);
+            },
+        },
+      );
+    },
+  };
 }

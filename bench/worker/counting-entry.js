@@ -1,10 +1,11 @@
 // Bench-only entry: the deployed gateway bundle, unmodified, behind a wrapper that counts KV
 // calls and outbound fetches and answers `/__bench/*` itself. Module order matters: counters.js
 // must be evaluated before the gateway (imports are evaluated in source order).
-import { counts, countingKv, resetCounts } from "./counters.js";
+import { counts, countingDurableObjects, countingKv, resetCounts } from "./counters.js";
 import gateway from "./gateway.js";
 
-// The gateway's Durable Object classes (the usage ledger) must be exported by the entry that runs them.
+// The gateway's Durable Object classes (the usage ledger, the revocation log) must be exported by
+// the entry that runs them.
 export * from "./gateway.js";
 
 // The runtime hands the same env object to every request of an isolate; keep one wrapped env
@@ -14,7 +15,7 @@ const wrappedEnvs = new WeakMap();
 function wrapEnv(env) {
   let wrapped = wrappedEnvs.get(env);
   if (!wrapped) {
-    wrapped = { ...env, API_KEYS: countingKv(env.API_KEYS) };
+    wrapped = { ...env, API_KEYS: countingKv(env.API_KEYS), REVOCATION_LOG: countingDurableObjects(env.REVOCATION_LOG) };
     wrappedEnvs.set(env, wrapped);
     counts.envObjects++;
   }
