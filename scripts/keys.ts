@@ -30,6 +30,17 @@ function readDevVar(file: string, name: string): string | undefined {
   return undefined;
 }
 
+/** The namespace id behind a deployed Worker's KV binding (Workers script settings API). */
+async function deployedKvNamespace(accountId: string, script: string, binding: string, token: string): Promise<string> {
+  const url = `https://api.cloudflare.com/client/v4/accounts/${accountId}/workers/scripts/${encodeURIComponent(script)}/settings`;
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`cannot read ${script}'s bindings (Cloudflare API ${res.status}); is it deployed, and may the token read Workers scripts?`);
+  const body = (await res.json()) as { result?: { bindings?: { type: string; name: string; namespace_id?: string }[] } };
+  const id = body.result?.bindings?.find((b) => b.type === "kv_namespace" && b.name === binding)?.namespace_id;
+  if (!id) throw new Error(`${script} has no ${binding} KV binding: deploy it first (docs/operations.md, first deploy)`);
+  return id;
+}
+
 /** KV over the Cloudflare REST API (one namespace of one account). */
 function restKv(accountId: string, namespaceId: string, token: string): KvLike {
   const base = `https://api.cloudflare.com/client/v4/accounts/${accountId}/storage/kv/namespaces/${namespaceId}`;
@@ -132,8 +143,11 @@ async function connect(env: string | undefined): Promise<CliDeps> {
     if (!token || !accountId) throw new UsageError("set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID to act on a deployment");
     const { unstable_readConfig } = await import("wrangler");
     const config = unstable_readConfig({ config: CONFIG_PATH, env }, { hideWarnings: true });
-    const namespaceId = (config.kv_namespaces as { binding: string; id?: string }[]).find((ns) => ns.binding === "API_KEYS")?.id;
-    if (!namespaceId) throw new Error(`no API_KEYS namespace for env ${env} in ${CONFIG_PATH}`);
+    // Without an id in wrangler.toml the namespace was provisioned by the first deploy: the
+    // deployed Worker's own binding says which it is.
+    const namespaceId =
+      (config.kv_namespaces as { binding: string; id?: string }[]).find((ns) => ns.binding === "API_KEYS")?.id ??
+      (await deployedKvNamespace(accountId, config.name!, "API_KEYS", token));
     return { kv: restKv(accountId, namespaceId, token), pepper, prefix: issuePrefixFor(env), target: env, operator };
   }
   throw new UsageError(`--env must be staging or production (got ${JSON.stringify(env)}); leave it out for local KV`);

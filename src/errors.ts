@@ -27,6 +27,7 @@ export const ERRORS = {
   audit_unavailable: { status: 503, title: "Audit log unavailable" },
   usage_unavailable: { status: 503, title: "Usage figures unavailable" },
   revocation_log_unavailable: { status: 503, title: "Revocation log unavailable" },
+  key_issuance_unavailable: { status: 503, title: "Key issuance unavailable" },
   jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
   gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
   origin_timeout: { status: 504, title: "Gateway timeout" },

@@ -9,6 +9,7 @@ import { GatewayError } from "../errors";
 import { ALL_SCOPES, isValidGrant, VALID_GRANTS } from "../scopes";
 import { checkKeyFormat, type KeyPrefix } from "./format";
 import { hashKey } from "./hash";
+import { checkPepper } from "./pepper";
 import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, type KeyView, listKeys, type RotatedKey, rotateKeys } from "./service";
 import { KeyStore, type KvLike } from "./store";
 import { checkCreateInput, MAX_BULK_ROTATE, MAX_GRACE_PERIOD_SECONDS, MAX_LIST_LIMIT } from "./validate";
@@ -57,6 +58,7 @@ export const KEYS_OPTIONS = {
   "older-than": { type: "string" },
   all: { type: "boolean" },
   "dry-run": { type: "boolean" },
+  yes: { type: "boolean" },
   json: { type: "boolean" },
   env: { type: "string" },
 } as const;
@@ -134,6 +136,7 @@ export async function runKeysCommand(line: KeysCommandLine, deps: CliDeps): Prom
       // Operators may see the underlying cause (a Cloudflare API status, a network error); callers of the API never do.
       const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
       const lines = [`keys: ${error.code}: ${error.detail}${cause}`, ...fields.map((e) => `  ${e.field} ${e.message}`)];
+      if (error.code === "key_issuance_unavailable") lines.push(PEPPER_MISMATCH_HINT(deps.target));
       return { code: 1, stdout: json ? `${JSON.stringify({ error: { code: error.code, detail: error.detail, errors: fields } })}\n` : "", stderr: `${lines.join("\n")}\n` };
     }
     return { code: 1, stdout: "", stderr: `keys: ${error instanceof Error ? error.message : String(error)}\n` };
@@ -244,6 +247,10 @@ function keyRecord(key: KeyView & { org_id?: string }, extra: [string, string][]
     ],
   );
 }
+
+const PEPPER_MISMATCH_HINT = (target: string) =>
+  `  The pepper in use is not the one the keys in ${target} KV are hashed under, so a key issued now would never verify.\n` +
+  `  Check API_KEY_PEPPER (\`${HOW_TO_RUN} pepper-check${target === "local" ? "" : ` --env ${target}`}\`). After a deliberate pepper rotation, record the new one with pepper-set.`;
 
 const SHOWN_ONCE = "The key is shown only now: store it in a secret manager.\n";
 
@@ -381,6 +388,36 @@ const seedDev: Command = async (args, deps) => {
   };
 };
 
+const pepperCheck: Command = async (args, deps) => {
+  if (args.positionals.length) throw new UsageError("pepper-check takes no arguments");
+  const { verdict, fingerprint } = await checkPepper(new KeyStore(deps.kv), deps.pepper);
+  const json = { verdict, fingerprint };
+  if (verdict === "mismatch") {
+    throw new GatewayError("key_issuance_unavailable", { detail: `The pepper's fingerprint ${fingerprint.slice(0, 12)}… is not the one recorded in ${deps.target} KV.` });
+  }
+  const text =
+    verdict === "match"
+      ? `The pepper matches the fingerprint recorded in ${deps.target} KV (${fingerprint.slice(0, 12)}…).\n`
+      : `No pepper fingerprint is recorded in ${deps.target} KV yet; the first key issued records this pepper's (${fingerprint.slice(0, 12)}…).\n`;
+  return { json, text };
+};
+
+const pepperSet: Command = async (args, deps) => {
+  if (args.positionals.length) throw new UsageError("pepper-set takes no arguments");
+  if (!args.flag("yes")) {
+    throw new UsageError(
+      `pepper-set records the current pepper as the one ${deps.target}'s keys are hashed under; only after a pepper rotation. Add --yes to do it`,
+    );
+  }
+  const store = new KeyStore(deps.kv);
+  const { verdict, fingerprint } = await checkPepper(store, deps.pepper);
+  if (verdict !== "match") await store.setPepperFingerprint(fingerprint, new Date((deps.now ?? Date.now)()).toISOString(), `operator:${deps.operator}`.slice(0, 64));
+  return {
+    json: { fingerprint, previous: verdict },
+    text: verdict === "match" ? "The fingerprint already matches; nothing changed.\n" : `Recorded the pepper fingerprint ${fingerprint.slice(0, 12)}… in ${deps.target} KV.\n`,
+  };
+};
+
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   create: {
     usage: "create --org ORG --name NAME --scopes S1,S2",
@@ -404,6 +441,18 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       "rotates every key of ORG created before the cutoff (--dry-run only lists them).",
     options: ["grace", "org", "older-than", "dry-run"],
     run: rotate,
+  },
+  "pepper-check": {
+    usage: "pepper-check",
+    about: "Does this pepper match the fingerprint recorded in KV? Exit 1 if not (no key can be issued under it).",
+    options: [],
+    run: pepperCheck,
+  },
+  "pepper-set": {
+    usage: "pepper-set --yes",
+    about: "Record this pepper's fingerprint in KV: the last step of a pepper rotation (docs/operations.md).",
+    options: ["yes"],
+    run: pepperSet,
   },
   "seed-dev": { usage: "seed-dev", about: "Create (once) the local development key and print it.", options: [], run: seedDev },
 };

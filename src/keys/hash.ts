@@ -37,3 +37,11 @@ export function hashKey(key: string, pepper: string): Promise<string> {
 export async function cursorTag(pepper: string, orgId: string, cursor: string): Promise<string> {
   return (await hmacHex(pepper, `cursor:${orgId}:${cursor}`)).slice(0, 32);
 }
+
+/** The fixed label whose HMAC under the pepper fingerprints it (docs/operations.md, pepper rotation). */
+export const PEPPER_FINGERPRINT_LABEL = "agntix api-key pepper fingerprint v1";
+
+/** The pepper's fingerprint: hex HMAC-SHA256(pepper, fixed label). Reveals nothing usable about the pepper. */
+export function pepperFingerprint(pepper: string): Promise<string> {
+  return hmacHex(pepper, PEPPER_FINGERPRINT_LABEL);
+}

@@ -14,6 +14,7 @@ import { forgetKey, keyCaches } from "./cache";
 import { generateKey, generateKeyId, isKeyId, keyHint, type KeyPrefix } from "./format";
 import { cursorTag, hashKey } from "./hash";
 import type { RevocationInput, RevocationReason } from "../revocation/log";
+import { assertPepperMatches } from "./pepper";
 import type { CreatedBy, KeyRecord, KeyStore, StoredKey } from "./store";
 import type { CreateInput, FieldError, KeyMetadata, ListInput, UpdateInput } from "./validate";
 
@@ -241,6 +242,8 @@ async function prepare(deps: KeyServiceDeps, actor: Actor, name: string, scopes:
       extra: { errors: [{ field: "org_id", message: `must be 1 to ${MAX_ORG_ID_LENGTH} characters` }] },
     });
   }
+  // A key hashed under the wrong pepper would never verify: refuse rather than issue it.
+  await assertPepperMatches(deps.store, deps.pepper, clock(deps), actor.createdBy.method);
   const key = generateKey(deps.prefix);
   const hash = await hashKey(key, deps.pepper);
   const record: KeyRecord = {

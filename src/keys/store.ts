@@ -101,6 +101,8 @@ export function kvFromBinding(namespace: KVNamespace): KvLike {
 const hashKey = (hash: string) => `h:${hash}`;
 const idKey = (id: string) => `k:${id}`;
 const usedKey = (id: string) => `u:${id}`;
+/** The fingerprint of the pepper keys in this namespace are hashed under (src/keys/pepper.ts). */
+const PEPPER_FINGERPRINT_KEY = "meta:pepper-fingerprint";
 /** Index prefix of one organisation. */
 export const orgPrefix = (orgId: string) => `o:${encodeURIComponent(orgId)}:`;
 // Inverted creation time, so KV's lexicographic `list` returns the newest key first.
@@ -314,6 +316,21 @@ export class KeyStore {
   touch(record: KeyRecord, at: string): Promise<void> {
     const expiration = kvExpiration(record);
     return io(() => this.kv.put(usedKey(record.id), at, withExpiration(expiration)));
+  }
+
+  /** The stored pepper fingerprint, or null when none was recorded yet. */
+  pepperFingerprint(): Promise<string | null> {
+    return io(async () => {
+      const text = await this.kv.get(PEPPER_FINGERPRINT_KEY);
+      if (text === null) return null;
+      const value = JSON.parse(text) as { fingerprint?: unknown };
+      return typeof value.fingerprint === "string" ? value.fingerprint : null;
+    });
+  }
+
+  /** Record the pepper fingerprint (first issuance, or an operator after a pepper rotation). */
+  setPepperFingerprint(fingerprint: string, setAt: string, setBy: string): Promise<void> {
+    return io(() => this.kv.put(PEPPER_FINGERPRINT_KEY, JSON.stringify({ fingerprint, set_at: setAt, set_by: setBy })));
   }
 
   async #writeManaged(stored: StoredKey): Promise<void> {
