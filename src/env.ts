@@ -91,6 +91,10 @@ export interface Config {
     /** See `USAGE_COUNTING`. */
     readonly counting: boolean;
   };
+  readonly dashboard: {
+    /** Development sign-in's signing key (src/dashboard/dev-session.ts); never set outside development. */
+    readonly devSignInKey: string | undefined;
+  };
 }
 
 /**
@@ -190,6 +194,15 @@ export function parseConfig(env: Bindings): Config {
 
   const templates = parseTemplates(env);
 
+  // The dashboard's development sign-in signs with a committed private key: development only.
+  const devSignInKey = env.DASHBOARD_DEV_SIGN_IN_KEY?.trim() || undefined;
+  if (devSignInKey && !dev) {
+    throw new ConfigError("DASHBOARD_DEV_SIGN_IN_KEY is development-only; staging and production sign in with Clerk");
+  }
+  if (devSignInKey && !devSignInKey.includes("-----BEGIN PRIVATE KEY-----")) {
+    throw new ConfigError("DASHBOARD_DEV_SIGN_IN_KEY must be a PEM (PKCS#8) private key");
+  }
+
   const pepper = env.API_KEY_PEPPER ?? "";
   if (pepper.length < 32) throw new ConfigError("API_KEY_PEPPER must be set to at least 32 characters");
 
@@ -232,6 +245,7 @@ export function parseConfig(env: Bindings): Config {
       timeoutMs: positiveInt("REVOCATION_LOG_TIMEOUT_MS", env.REVOCATION_LOG_TIMEOUT_MS, 2000),
     },
     usage: { counting: usageCounting === "on" },
+    dashboard: { devSignInKey },
   };
 }
 

@@ -18,6 +18,7 @@ import { authenticate, requireScopes } from "./auth/authenticate";
 import type { Principal } from "./auth/principal";
 import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
+import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
 import { feedFor } from "./revocation/feed";
@@ -71,6 +72,10 @@ app.get("/healthz", async (c) => {
   const status = revocationFeed.status === "unavailable" ? "degraded" : "ok";
   return c.json({ status, revocation_feed: revocationFeed }, 200, { "cache-control": "no-store" });
 });
+
+// The dashboard page (/dashboard/api-keys) is static assets; this is its development-only sign-in
+// (404 unless DASHBOARD_DEV_SIGN_IN_KEY is set, which only development accepts).
+app.post("/dashboard/dev-session", devSession);
 
 app.use(async function gate(c, next) {
   const config = getConfig(c.env);
