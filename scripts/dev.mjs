@@ -72,6 +72,9 @@ function banner() {
     `Agntix gateway (development) on ${BASE}`,
     "",
     `  curl ${BASE}/healthz`,
+    "",
+    `Dashboard, Settings → API Keys (sign in as the development admin or member):`,
+    `  ${BASE}/dashboard/api-keys`,
   ];
   if (devKey?.key) {
     lines.push(
