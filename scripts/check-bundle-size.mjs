@@ -4,6 +4,8 @@
 //
 //   node scripts/check-bundle-size.mjs [--env production] [--limit-kib 100] [--outdir dir]
 //   node scripts/check-bundle-size.mjs --dir dist/production     (measure a build already made)
+//   node scripts/check-bundle-size.mjs --dashboard dashboard/dist/production [--limit-kib 30]
+//                                    (the dashboard page's JavaScript, as built by scripts/build-dashboard.mjs)
 //
 // Run it through npm/npx so that Node 22 (the `node` devDependency) runs wrangler.
 import { spawnSync } from "node:child_process";
@@ -16,6 +18,8 @@ import { gzipSync } from "node:zlib";
 
 /** The limit the CI holds the production bundle to. */
 export const DEFAULT_LIMIT_KIB = 100;
+/** The limit the CI holds the dashboard page's JavaScript to. */
+export const DASHBOARD_LIMIT_KIB = 30;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -64,7 +68,7 @@ export function bundleSize(outdir) {
 }
 
 function parseArgs(argv) {
-  const options = { env: "production", limitKiB: DEFAULT_LIMIT_KIB, outdir: undefined, dir: undefined };
+  const options = { env: "production", limitKiB: undefined, outdir: undefined, dir: undefined, dashboard: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -72,14 +76,40 @@ function parseArgs(argv) {
     else if (flag === "--limit-kib" && value !== undefined) (options.limitKiB = Number(value)), i++;
     else if (flag === "--outdir" && value !== undefined) (options.outdir = value), i++;
     else if (flag === "--dir" && value !== undefined) (options.dir = value), i++;
+    else if (flag === "--dashboard" && value !== undefined) (options.dashboard = value), i++;
     else throw new Error(`unknown argument: ${flag}`);
   }
+  options.limitKiB ??= options.dashboard ? DASHBOARD_LIMIT_KIB : DEFAULT_LIMIT_KIB;
   if (!(options.limitKiB > 0)) throw new Error("--limit-kib must be a positive number");
   return options;
 }
 
+/** The gzip size of the dashboard page's JavaScript (every .js under the assets directory). */
+export function dashboardSize(assetsDir) {
+  const files = readdirSync(assetsDir, { recursive: true }).map(String).filter((name) => name.endsWith(".js"));
+  if (files.length === 0) throw new Error(`no JavaScript found in ${assetsDir}: run npm run build:dashboard`);
+  let bytes = 0;
+  let gzipBytes = 0;
+  for (const name of files) {
+    const content = readFileSync(join(assetsDir, name));
+    bytes += content.length;
+    gzipBytes += gzipSync(content, { level: 9 }).length;
+  }
+  return { bytes, gzipBytes, files };
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
+  if (options.dashboard) {
+    const size = dashboardSize(options.dashboard);
+    const verdict = size.gzipBytes <= options.limitKiB * 1024 ? "ok" : "TOO LARGE";
+    console.log(
+      `dashboard page JS (${options.dashboard}): ${(size.bytes / 1024).toFixed(2)} KiB, gzip ${(size.gzipBytes / 1024).toFixed(2)} KiB ` +
+        `(limit ${options.limitKiB} KiB): ${verdict}`,
+    );
+    if (verdict !== "ok") process.exitCode = 1;
+    return;
+  }
   const outdir = options.dir ?? options.outdir ?? mkdtempSync(join(tmpdir(), "agntix-bundle-"));
   try {
     if (!options.dir) dryRunBuild({ outdir, env: options.env });
