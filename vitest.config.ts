@@ -30,6 +30,9 @@ const workers = defineProject({
           CLERK_JWKS_URL: "",
           CLERK_AUTHORIZED_PARTIES: "https://app.agntix.test,http://localhost:3000",
           CLERK_JWT_KEY: "",
+          // The dashboard's development sign-in is off by default here, so that a test may switch
+          // ENVIRONMENT to staging or production; its own tests turn it on.
+          DASHBOARD_DEV_SIGN_IN_KEY: "",
           TEST_AUDIT_MIGRATIONS: auditMigrations,
         },
         // The gateway's (and the tests') outbound fetch goes to the stand-in IdP: no network.

@@ -2,9 +2,10 @@
  * Starts the gateway the browser tests use: `wrangler dev` on this project's wrangler.toml (whose
  * [build] command builds the dashboard's development assets) with the two example origins, a
  * throwaway local KV, and a test pepper, exactly as `npm run dev` serves it. Ports come from
- * BROWSER_TEST_PORT / BROWSER_TEST_INSPECTOR_PORT, or are free ports the OS picks.
+ * BROWSER_TEST_PORT / BROWSER_TEST_INSPECTOR_PORT, or are free ports the OS picks. Local D1 gets the
+ * audit log's migrations first, as `npm run dev` does.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -33,9 +34,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const inspectorPort = Number(process.env["BROWSER_TEST_INSPECTOR_PORT"] ?? (await freePort()));
   const state = mkdtempSync(join(tmpdir(), "agntix-browser-"));
   const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", CI: "true" };
+  const wranglerBin = join(process.cwd(), "node_modules/.bin/wrangler");
+  // The audit log's schema in this throwaway local D1, as `npm run dev` applies it.
+  const migrated = spawnSync(wranglerBin, ["d1", "migrations", "apply", "AUDIT_DB", "--local", "--persist-to", state], { env, encoding: "utf8" });
+  if (migrated.status !== 0) throw new Error(`wrangler d1 migrations apply failed:\n${migrated.stdout}\n${migrated.stderr}`);
   let output = "";
   const wrangler: ChildProcess = spawn(
-    join(process.cwd(), "node_modules/.bin/wrangler"),
+    wranglerBin,
     [
       "dev",
       ...["-c", "wrangler.toml", "-c", "examples/origins/chat.toml", "-c", "examples/origins/voice.toml"],
@@ -43,7 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ...["--persist-to", state, "--show-interactive-dev-session=false", "--log-level", "warn"],
       ...["--var", "API_KEY_PEPPER:browser-test-pepper-0123456789abcdef0123456789"],
     ],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", CI: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    { env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   wrangler.stdout?.on("data", (chunk) => (output += String(chunk)));
   wrangler.stderr?.on("data", (chunk) => (output += String(chunk)));
