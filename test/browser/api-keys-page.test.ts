@@ -125,6 +125,7 @@ describe("Settings → API Keys", () => {
     await shown.waitFor({ state: "detached" });
     expect(await focusedName(page)).toMatch(/Create key/);
     const created = row(page, /Billing service/);
+    await created.getByRole("listitem").first().waitFor(); // the list reloads after a create
     expect(await created.getByRole("listitem").allTextContents()).toEqual(["Read-only"]);
     expect(await created.textContent()).toContain("Active");
 
@@ -336,6 +337,7 @@ describe("Settings → API Keys", () => {
     await shown.waitFor({ state: "detached" });
     expect(await focusedName(page)).toMatch(/Create key/);
     const created = row(page, /Voice kiosk/);
+    await created.getByRole("listitem").first().waitFor(); // the list reloads after a create
     expect(await created.getByRole("listitem").allTextContents()).toEqual(["Voice only"]);
     expectCleanConsole(logs);
   });

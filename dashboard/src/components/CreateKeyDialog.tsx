@@ -55,7 +55,7 @@ export function CreateKeyDialog(props: { api: KeysApi; held: ReadonlySet<Scope>;
   }
 
   return (
-    <Modal titleId="create-title" descriptionId="create-description" onDismiss={props.onCancel}>
+    <Modal titleId="create-title" descriptionId="create-description" onDismiss={props.onCancel} wide>
       <form class="modal-form" onSubmit={submit} noValidate>
         <header class="modal-header">
           <h2 id="create-title">Create API key</h2>
