@@ -11,8 +11,7 @@ const DAY = 24 * HOUR;
 
 /** What "immediately" means for a delete or a rotation without grace (docs/api-keys.md, "Revocation and its bound"). */
 export const REVOCATION_BOUND =
-  "It is refused from the next request at the location that handled this, within 1 second elsewhere in that location, " +
-  "and everywhere within about two minutes.";
+  "It is refused from the next request where this was handled, and at every location within 5 seconds.";
 
 /** "just now", "5 min ago", "3 h ago", "4 days ago", then the date. */
 export function relativeTime(iso: string, now: number): string {

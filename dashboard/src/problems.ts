@@ -60,6 +60,8 @@ export function describeProblem(problem: Problem, retryAfter?: number): ProblemM
       const fields = (problem.errors ?? []).map((e) => `${e.field}: ${e.message}`);
       return say("Some values are not valid", fields.length ? `${fields.join("; ")}.` : (problem.detail ?? "Check the form and try again."));
     }
+    case "revocation_log_unavailable":
+      return say("Nothing was changed", "The key could not be revoked just now, so it still works. Please try again in a moment.", true);
     case "rate_limited":
       return say(
         "Too many requests",

@@ -157,7 +157,7 @@ describe("Settings → API Keys", () => {
     await remove.getByRole("button", { name: "Delete key" }).click();
     await remove.waitFor({ state: "detached" });
     const status = page.getByRole("status").filter({ hasText: "Deleted" });
-    expect(await status.textContent()).toMatch(/Deleted “Billing service”\. It is refused from the next request/);
+    expect(await status.textContent()).toMatch(/Deleted “Billing service”\. It is refused from the next request where this was handled, and at every location within 5 seconds\./);
     expect(await page.getByRole("rowheader", { name: /Billing service/ }).count()).toBe(0);
     expect(await useKey(newKey)).toMatchObject({ status: 401, code: "invalid_api_key" });
     expectCleanConsole(logs);

@@ -120,6 +120,7 @@ describe("describeProblem", () => {
     [{ status: 409, code: "already_rotated" }, "This key was already rotated"],
     [{ status: 409, code: "key_limit_reached" }, "Key limit reached"],
     [{ status: 429, code: "rate_limited" }, "Too many requests"],
+    [{ status: 503, code: "revocation_log_unavailable" }, "Nothing was changed"],
     [{ status: 400, code: "validation_failed", errors: [{ field: "name", message: "is required" }] }, "Some values are not valid"],
     [{ status: 0 }, "Can't reach the API"],
     [{ status: 502 }, "Something went wrong on our side"],
