@@ -14,12 +14,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { DASHBOARD_LIMIT_KIB } from "./check-bundle-size.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const ENVIRONMENTS = ["development", "staging", "production"];
-
-/** The page's JavaScript budget, gzip (checked here, by the browser suite and in CI). */
-export const DASHBOARD_JS_LIMIT_KIB = 30;
 
 /** Host of Clerk's Frontend API encoded in a publishable key (`pk_live_<base64("host$")>`). */
 export function frontendApiHost(publishableKey) {
@@ -144,7 +142,8 @@ async function main() {
   }
   for (const env of envs.length ? envs : ENVIRONMENTS) {
     const { gzipBytes } = await buildDashboard(env, { quiet });
-    if (gzipBytes > DASHBOARD_JS_LIMIT_KIB * 1024) throw new Error(`dashboard (${env}): JS is ${gzipBytes} bytes gzip, over ${DASHBOARD_JS_LIMIT_KIB} KiB`);
+    // The page's JavaScript budget, gzip: checked here, by the browser suite and in CI.
+    if (gzipBytes > DASHBOARD_LIMIT_KIB * 1024) throw new Error(`dashboard (${env}): JS is ${gzipBytes} bytes gzip, over ${DASHBOARD_LIMIT_KIB} KiB`);
   }
 }
 
