@@ -6,6 +6,8 @@ export const ERRORS = {
   invalid_path: { status: 400, title: "Invalid path" },
   invalid_json: { status: 400, title: "Request body is not valid JSON" },
   validation_failed: { status: 400, title: "Validation failed" },
+  body_not_allowed: { status: 400, title: "Body not allowed" },
+  method_override_refused: { status: 400, title: "Method override refused" },
   conflicting_credentials: { status: 400, title: "Conflicting credentials" },
   missing_credentials: { status: 401, title: "Missing credentials" },
   invalid_api_key: { status: 401, title: "Invalid API key" },

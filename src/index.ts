@@ -1,8 +1,9 @@
 /**
  * The Agntix gateway. A request's path through the code, in order:
  * request id → error rendering → CORS (browser requests only; preflights end here) → /healthz →
- * the gate (config, size limits, path check and route match, authenticate, authorise, body limit)
- * → key API or forward.
+ * the gate (config, request shape: URL, method, sizes, body on GET, method overrides; path check
+ * and route match, authenticate, authorise, declared body size) → key API or forward (which
+ * streams the body and counts an undeclared one against the limit).
  *
  * The gate counts each API key's outcome in the isolate (src/usage/, `USAGE_COUNTING`).
  * Cron: `scheduled` (src/scheduled.ts) purges the audit log's expired rows.
@@ -11,7 +12,6 @@
  * each touch of `c.res` costs measurable CPU on the hot path (docs/performance.md).
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
@@ -22,8 +22,8 @@ import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
 import { feedFor } from "./revocation/feed";
-import { forward } from "./proxy/forward";
-import { hasCaseVariantRoute, matchRoute, requiredScopes, type Route } from "./routes";
+import { forward, tooLarge } from "./proxy/forward";
+import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
 import type { Scope } from "./scopes";
 import { countUse } from "./usage/record";
@@ -32,7 +32,11 @@ export { UsageLedger } from "./usage/ledger";
 
 const app = new Hono<AppEnv>();
 
-app.use(requestId({ headerName: "x-request-id", limitLength: 128 }));
+// The request id is the gateway's own, always: a caller-chosen one could collide with, or pose as,
+// another request's in the logs. `limitLength: 0` makes Hono's middleware accept no caller id
+// (any non-empty one is "too long") and generate a UUID every time. A caller's own id travels
+// to the origin as `x-client-request-id` (src/proxy/forward.ts).
+app.use(requestId({ headerName: "x-request-id", limitLength: 0 }));
 
 app.onError((error, c) => {
   const requestId = c.get("requestId");
@@ -81,19 +85,23 @@ app.use(async function gate(c, next) {
   const config = getConfig(c.env);
   c.set("config", config);
   const request = c.req.raw;
-  const url = new URL(request.url);
+  const url = parseUrl(request.url);
+  checkMethod(request);
   checkSizes(url, request.headers, config);
+  checkNoMethodOverride(url);
   const route = routeFor(url.pathname);
   c.set("route", route);
   const principal = await authenticate(request.headers, { env: c.env, config, ctx: c.executionCtx });
   c.set("principal", principal);
-  const required = requiredScopes(route, request.method);
+  const required = requiredScopes(route, request.method, isUpgrade(request.headers));
   if (principal.method === "api_key" && config.usage.counting) authoriseCounted(c, principal, required);
   else requireScopes(principal, required);
-  // Bodies are read only now that the caller is known. A declared Content-Length over the limit
-  // is refused at once and the body streams through; a body without one is read up to the limit
-  // first, so an origin never receives a body cut short as if it were whole.
-  return bodyLimitFor(config.limits.maxBodyBytes)(c, next);
+  // Bodies are touched only now that the caller is known. A declared Content-Length over the
+  // limit is refused at once; every body streams, and one without a length is counted on its way
+  // (src/proxy/forward.ts), so memory does not grow with a body's size.
+  const declared = request.headers.get("content-length");
+  if (declared !== null && !(Number(declared) <= config.limits.maxBodyBytes)) throw tooLarge(config.limits.maxBodyBytes);
+  return next();
 });
 
 // Hono's router matches on the decoded path; the gate matched on the raw one. They agree for every
@@ -116,6 +124,8 @@ app.all("*", async (c) => {
     principal: c.var.principal,
     requestId: c.var.requestId,
     timeoutMs: c.var.config.limits.originTimeoutMs,
+    maxBodyBytes: c.var.config.limits.maxBodyBytes,
+    unwrapDevErrors: c.var.config.environment === "development",
   });
 });
 
@@ -128,6 +138,52 @@ function authoriseCounted(c: Context<AppEnv>, principal: Principal, required: re
     throw error;
   }
   countUse(c.env, c.executionCtx, principal, "allowed", required);
+}
+
+/** The request's URL; one that does not parse (`OPTIONS *`, say) is 400, never a 500. */
+function parseUrl(raw: string): URL {
+  try {
+    return new URL(raw);
+  } catch {
+    throw new GatewayError("invalid_path", { detail: "The request target is not a path." });
+  }
+}
+
+/** Methods an origin may be sent. `CONNECT` (a tunnel), `TRACE` (echoes credentials) and the rest are refused. */
+const FORWARDED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const ALLOW = [...FORWARDED_METHODS].join(", ");
+
+/** 405 for a method the gateway does not forward; 400 for a GET or HEAD that carries a body. */
+function checkMethod(request: Request): void {
+  const method = request.method;
+  if (!FORWARDED_METHODS.has(method)) {
+    throw new GatewayError("method_not_allowed", { detail: `The gateway does not accept ${method.slice(0, 16)} requests.`, headers: { allow: ALLOW } });
+  }
+  if ((method === "GET" || method === "HEAD") && hasBody(request)) {
+    throw new GatewayError("body_not_allowed", { detail: `A ${method} request must not carry a body.` });
+  }
+}
+
+/** True when the request announces a body: chunked, a non-zero Content-Length, or (with neither) a body stream. */
+export function hasBody(request: Request): boolean {
+  if (request.headers.has("transfer-encoding")) return true;
+  const length = request.headers.get("content-length");
+  return length === null ? request.body !== null : length.trim() !== "0";
+}
+
+/**
+ * 400 for a `_method` query parameter: an origin that honours it (Rails, Laravel, Express's
+ * method-override) would run a method the scope check did not see. The header forms are dropped
+ * in src/proxy/forward.ts; a `_method` field inside a form body is the origin's concern.
+ */
+function checkNoMethodOverride(url: URL): void {
+  const search = url.search;
+  if (search.length === 0 || !/method/i.test(search)) return;
+  for (const name of url.searchParams.keys()) {
+    if (name.toLowerCase() === "_method") {
+      throw new GatewayError("method_override_refused", { detail: "The _method query parameter is not accepted; send the real HTTP method." });
+    }
+  }
 }
 
 /** 414 for a request target over the limit, 431 for headers over it. */
@@ -152,21 +208,6 @@ function routeFor(pathname: string): Route {
   const route = matchRoute(checked.path);
   if (!route) throw new GatewayError("not_found", { detail: "No route matches this path." });
   return route;
-}
-
-const bodyLimits = new Map<number, MiddlewareHandler<AppEnv>>();
-function bodyLimitFor(maxSize: number): MiddlewareHandler<AppEnv> {
-  let middleware = bodyLimits.get(maxSize);
-  if (!middleware) {
-    middleware = bodyLimit({
-      maxSize,
-      onError: () => {
-        throw new GatewayError("payload_too_large", { detail: `The request body exceeds ${maxSize} bytes.` });
-      },
-    });
-    bodyLimits.set(maxSize, middleware);
-  }
-  return middleware;
 }
 
 function logError(requestId: string | undefined, code: string, cause: unknown): void {

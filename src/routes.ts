@@ -63,7 +63,15 @@ export function hasCaseVariantRoute(path: string): boolean {
   return folded !== undefined && folded !== matchRoute(path);
 }
 
-/** Scopes the method needs on this route: GET and HEAD read, everything else writes. */
-export function requiredScopes(route: Route, method: string): readonly Scope[] {
-  return method === "GET" || method === "HEAD" ? route.readScopes : route.writeScopes;
+/**
+ * Scopes a request needs on this route: GET and HEAD read, everything else writes. An upgrade
+ * (a WebSocket) writes too: once open, the caller sends the origin whatever it likes.
+ */
+export function requiredScopes(route: Route, method: string, upgrade = false): readonly Scope[] {
+  return (method === "GET" || method === "HEAD") && !upgrade ? route.readScopes : route.writeScopes;
+}
+
+/** True when the request asks for a protocol upgrade (any `Upgrade` header, WebSocket or not). */
+export function isUpgrade(headers: Headers): boolean {
+  return headers.has("upgrade");
 }

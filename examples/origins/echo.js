@@ -7,11 +7,63 @@
 //   …/status/<code>       → that status with a JSON body (origin errors pass through untouched)
 //   …/throw               → the worker throws (the gateway answers 502)
 //   …/hang?ms=            → answers after ms milliseconds (default: 60 s; the gateway answers 504)
+//   …/upload              → reads the body without keeping it and reports what arrived:
+//                           {received_bytes, complete, error} (complete: the read ended cleanly;
+//                           error: the name of what the read threw). With ?early=1 it answers at
+//                           once and reads the body afterwards (a full-duplex origin). The report is
+//                           also kept under the request's x-upload-id, for …/upload-report?id=
 
 const lastSegment = (path) => path.slice(path.lastIndexOf("/") + 1);
 
+// Upload reports by x-upload-id (the last 100), so a test can ask what an aborted upload looked like.
+const uploads = new Map();
+function keepReport(id, report) {
+  if (!id) return;
+  uploads.set(id, report);
+  if (uploads.size > 100) uploads.delete(uploads.keys().next().value);
+}
+
+/** Read a body to its end, counting bytes only: `{received_bytes, complete, error}`. */
+async function readReport(body) {
+  let received = 0;
+  if (!body) return { received_bytes: 0, complete: true, error: null };
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { received_bytes: received, complete: true, error: null };
+      received += value.byteLength;
+    }
+  } catch (error) {
+    return { received_bytes: received, complete: false, error: error?.name ?? "Error" };
+  }
+}
+
+/** `…/upload[?early=1]`: see the header comment. */
+async function upload(request, url, ctx, service) {
+  const id = request.headers.get("x-upload-id");
+  if (!url.searchParams.has("early")) {
+    const report = { service, ...(await readReport(request.body)) };
+    keepReport(id, report);
+    return Response.json(report);
+  }
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  const encoder = new TextEncoder();
+  ctx.waitUntil(
+    (async () => {
+      await writer.write(encoder.encode("started\n"));
+      const report = { service, ...(await readReport(request.body)) };
+      keepReport(id, report);
+      await writer.write(encoder.encode(JSON.stringify(report)));
+      await writer.close();
+    })().catch(() => {}),
+  );
+  return new Response(readable, { headers: { "content-type": "text/plain" } });
+}
+
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const service = env.SERVICE ?? "origin";
     const segments = url.pathname.split("/");
@@ -23,6 +75,13 @@ export default {
       const ms = Number(url.searchParams.get("ms") ?? 60_000);
       await new Promise((resolve) => setTimeout(resolve, ms));
       return Response.json({ service, slept_ms: ms });
+    }
+
+    if (last === "upload") return upload(request, url, ctx, service);
+
+    if (last === "upload-report") {
+      const report = uploads.get(url.searchParams.get("id"));
+      return report ? Response.json(report) : Response.json({ service, report: null }, { status: 404 });
     }
 
     if (segments.at(-2) === "status") {

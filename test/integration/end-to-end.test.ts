@@ -110,14 +110,17 @@ describe("what the origin receives", () => {
       },
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get("x-request-id")).toBe("caller-id-1");
+    const requestId = res.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     const echo = (await res.json()) as Echo;
     expect(echo).toMatchObject({ service: "chat", method: "POST", path: "/v1/chat/messages", query: "?stream=false&q=a%20b", body: '{"text":"hi"}' });
     expect(echo.headers["x-agntix-org-id"]).toBe("org_e2e");
     expect(echo.headers["x-agntix-auth-method"]).toBe("api_key");
     expect(echo.headers["x-agntix-principal-id"]).toMatch(/^key_/);
     expect(echo.headers["x-agntix-scopes"]).toBe("chat:read chat:write");
-    expect(echo.headers["x-request-id"]).toBe("caller-id-1");
+    // The gateway's id is the origin's x-request-id; the caller's own travels as x-client-request-id.
+    expect(echo.headers["x-request-id"]).toBe(requestId);
+    expect(echo.headers["x-client-request-id"]).toBe("caller-id-1");
     expect(echo.headers).not.toHaveProperty("x-api-key");
     expect(echo.headers).not.toHaveProperty("cookie");
     expect(JSON.stringify(echo)).not.toContain(keys["chatWrite"]!.slice(8));
