@@ -91,7 +91,7 @@ export async function buildDashboard(env, { quiet = false } = {}) {
     entryNames: "[name]-[hash]",
     jsx: "automatic",
     jsxImportSource: "hono/jsx/dom",
-    define: { __DASHBOARD_CONFIG__: JSON.stringify(pageConfig) },
+    define: { __DASHBOARD_CONFIG__: JSON.stringify(pageConfig), __DASHBOARD_SIGN_IN__: JSON.stringify(pageConfig.signIn) },
     legalComments: "none",
     logLevel: "error",
     tsconfig: join(root, "dashboard/tsconfig.json"),

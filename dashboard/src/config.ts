@@ -6,6 +6,4 @@ export interface PageConfig {
   readonly clerk: { readonly publishableKey: string; readonly frontendApi: string } | null;
 }
 
-declare const __DASHBOARD_CONFIG__: PageConfig;
-
 export const pageConfig: PageConfig = __DASHBOARD_CONFIG__;

@@ -89,6 +89,21 @@ describe("the page as served", () => {
     expect(stdout).toBe("");
     expect(readdirSync("dashboard/dist").sort()).toEqual(["development", "production", "staging"]);
   });
+
+  it("builds production without the development sign-in, with a CSP naming only Clerk's Frontend API besides itself", () => {
+    const assets = "dashboard/dist/production/dashboard/assets";
+    const js = readdirSync(assets).filter((f) => f.endsWith(".js"));
+    expect(js).toHaveLength(1);
+    const bundle = readFileSync(`${assets}/${js[0]}`, "utf8");
+    expect(bundle).not.toContain("dev-session");
+    expect(bundle).not.toContain("(development)");
+    expect(bundle).toContain("clerk.browser.js");
+    const headers = readFileSync("dashboard/dist/production/_headers", "utf8");
+    expect(headers).toContain("script-src 'self' https://clerk.agntix.ai https://challenges.cloudflare.com;");
+    expect(headers).toContain("connect-src 'self' https://clerk.agntix.ai;");
+    expect(headers).toContain("frame-ancestors 'none'");
+    expect(headers).not.toContain("unsafe-eval");
+  });
 });
 
 describe("Settings → API Keys", () => {

@@ -104,11 +104,11 @@ type Auth = { status: "loading" } | { status: "signed-out"; error: string | null
 
 /** The page: sign-in (development buttons or ClerkJS), then Settings → API Keys. */
 export function App() {
-  const [auth, setAuth] = useState<Auth>(pageConfig.signIn === "development" ? { status: "signed-out", error: null } : { status: "loading" });
+  const [auth, setAuth] = useState<Auth>(__DASHBOARD_SIGN_IN__ === "development" ? { status: "signed-out", error: null } : { status: "loading" });
   const [clerkMounts, setClerkMounts] = useState<{ signIn: (el: HTMLDivElement) => void; switcher: (el: HTMLDivElement) => void } | null>(null);
 
   useEffect(() => {
-    if (pageConfig.signIn !== "clerk" || !pageConfig.clerk) return;
+    if (__DASHBOARD_SIGN_IN__ === "development" || !pageConfig.clerk) return;
     loadClerk(pageConfig.clerk)
       .then((clerk) => {
         setClerkMounts({
@@ -146,7 +146,7 @@ export function App() {
   if (auth.status === "signed-out") {
     return (
       <Shell>
-        {pageConfig.signIn === "development" ? (
+        {__DASHBOARD_SIGN_IN__ === "development" ? (
           <DevSignIn
             error={auth.error}
             onSignIn={(role) =>
