@@ -21,7 +21,7 @@ import { GatewayError, problemResponse } from "./errors";
 import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
 import { checkPath } from "./path";
-import { feedFor } from "./revocation/feed";
+import { healthReport, readyReport } from "./observability/health";
 import { forward, tooLarge } from "./proxy/forward";
 import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
@@ -66,15 +66,13 @@ app.use(function corsForBrowsers(c, next) {
 });
 
 // Healthy means configured: a deployment whose config does not parse answers 503 here too. The
-// revocation feed is looked at (one Cache API read; a log call only if this location's copy is
-// stale): "degraded" while the log is unreachable, still 200 since keys keep being verified.
-app.get("/healthz", async (c) => {
-  const config = getConfig(c.env);
-  const feed = feedFor(c.env, config);
-  if (config.revocation.feed) await feed.refresh();
-  const revocationFeed = feed.health();
-  const status = revocationFeed.status === "unavailable" ? "degraded" : "ok";
-  return c.json({ status, revocation_feed: revocationFeed }, 200, { "cache-control": "no-store" });
+// body says which version is deployed and what this isolate saw of its dependencies ("degraded"
+// while one fails, still 200 since keys keep being verified); /readyz checks them live, for the
+// deploy smoke check (src/observability/health.ts).
+app.get("/healthz", async (c) => c.json(await healthReport(c.env, getConfig(c.env)), 200, { "cache-control": "no-store" }));
+app.get("/readyz", async (c) => {
+  const report = await readyReport(c.env, getConfig(c.env));
+  return c.json(report, report.status === "ready" ? 200 : 503, { "cache-control": "no-store" });
 });
 
 // The dashboard page (/dashboard/api-keys) is static assets; this is its development-only sign-in

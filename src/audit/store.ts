@@ -5,6 +5,7 @@
  * audit row cannot be written is not made.
  */
 import { GatewayError } from "../errors";
+import { noteDependency } from "../observability/seen";
 
 /** One audit row as stored: times in epoch ms, JSON columns as text (or null). */
 export interface AuditRow {
@@ -43,15 +44,27 @@ function unavailable(cause: unknown): GatewayError {
 
 async function io<T>(operation: () => Promise<T>): Promise<T> {
   try {
-    return await operation();
+    const value = await operation();
+    noteDependency("audit", true);
+    return value;
   } catch (cause) {
-    throw cause instanceof GatewayError ? cause : unavailable(cause);
+    if (cause instanceof GatewayError) throw cause;
+    noteDependency("audit", false);
+    throw unavailable(cause);
   }
 }
 
 /** The audit log over one D1 database. */
 export class AuditStore {
   constructor(readonly db: D1Database) {}
+
+  /** Whether the database answers and holds the schema (`/readyz`). Throws `audit_unavailable` otherwise. */
+  ping(): Promise<boolean> {
+    return io(async () => {
+      await this.db.prepare("SELECT 1 FROM audit_events LIMIT 1").all();
+      return true;
+    });
+  }
 
   /** Write rows, all or none (one D1 batch is one transaction). */
   insert(rows: readonly AuditRow[]): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import { importJWK, type JWK } from "jose";
 import { GatewayError } from "../errors";
+import { noteDependency } from "../observability/seen";
 import { readCapped } from "../body";
 
 /** Timeout of one JWKS fetch, headers and body. */
@@ -234,6 +235,7 @@ class RemoteKeySet {
   private async fetchKeys(options: JwksOptions): Promise<boolean> {
     this.lastAttemptAt = Date.now();
     const result = await fetchJwks(this.url);
+    noteDependency("jwks", result.ok);
     if (!result.ok) {
       log("jwks_fetch_failed", result.reason);
       return false;

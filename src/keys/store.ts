@@ -17,6 +17,7 @@
  * Every KV failure becomes 503 `key_store_unavailable`: the gateway fails closed.
  */
 import { GatewayError } from "../errors";
+import { noteDependency } from "../observability/seen";
 
 /** Who created a key: a key id, a Clerk user id, or an operator of the CLI. */
 export interface CreatedBy {
@@ -180,9 +181,13 @@ function unavailable(cause: unknown): GatewayError {
 /** Run a KV operation; any failure that is not already a `GatewayError` is the store being unavailable. */
 async function io<T>(operation: () => Promise<T>): Promise<T> {
   try {
-    return await operation();
+    const value = await operation();
+    noteDependency("kv", true);
+    return value;
   } catch (cause) {
-    throw cause instanceof GatewayError ? cause : unavailable(cause);
+    if (cause instanceof GatewayError) throw cause;
+    noteDependency("kv", false);
+    throw unavailable(cause);
   }
 }
 

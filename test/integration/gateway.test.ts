@@ -19,7 +19,12 @@ describe("health", () => {
   it("GET /healthz answers 200 without credentials", async () => {
     const res = await gw("/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok", revocation_feed: { status: "ok", lag_ms: expect.any(Number) } });
+    expect(await res.json()).toEqual({
+      status: "ok",
+      version: { id: expect.any(String), tag: null, timestamp: expect.any(String) },
+      revocation_feed: { status: "ok", lag_ms: expect.any(Number) },
+      dependencies: { kv: expect.any(Object), jwks: expect.any(Object), audit: expect.any(Object) },
+    });
     expect(res.headers.get("x-request-id")).toBeTruthy();
   });
 });
