@@ -15,6 +15,7 @@ import { dirname } from "node:path";
 import { type CliDeps, KEYS_OPTIONS, keysCommandLineError, runKeysCommand } from "../src/keys/cli";
 import { issuePrefixFor } from "../src/keys/format";
 import { type KvLike, type KvListPage, kvFromBinding } from "../src/keys/store";
+import { operatorRevocationSink } from "../src/revocation/operator";
 import { main, parseCommandLine, UsageError } from "./lib/cli";
 
 const CONFIG_PATH = "wrangler.toml";
@@ -119,13 +120,22 @@ async function connect(env: string | undefined): Promise<CliDeps> {
     dispose = () => proxy.dispose();
     const pepper = readDevVar(".dev.vars", "API_KEY_PEPPER") ?? readDevVar(".dev.vars.example", "API_KEY_PEPPER");
     if (!pepper) throw new Error("API_KEY_PEPPER is missing from .dev.vars and .dev.vars.example");
+    const gatewayUrl = `http://127.0.0.1:${process.env["PORT"] ?? "8787"}`;
+    const toLocalGateway = operatorRevocationSink({ baseUrl: gatewayUrl, pepper, operator });
     return {
       kv: kvFromBinding(proxy.env.API_KEYS),
       pepper,
       prefix: issuePrefixFor("development"),
       target: "local",
       operator,
-      gatewayUrl: `http://127.0.0.1:${process.env["PORT"] ?? "8787"}`,
+      gatewayUrl,
+      // Locally the gateway may not be running (seed-dev runs before it starts): then KV only.
+      revocations: {
+        append: (entries) =>
+          toLocalGateway.append(entries).catch(() => {
+            process.stderr.write(`note: no gateway at ${gatewayUrl}; the revocation went to local KV only\n`);
+          }),
+      },
       devKeyFile: {
         read: async () => (existsSync(DEV_KEY_FILE) ? readFileSync(DEV_KEY_FILE, "utf8") : null),
         write: async (text) => {
@@ -148,7 +158,19 @@ async function connect(env: string | undefined): Promise<CliDeps> {
     const namespaceId =
       (config.kv_namespaces as { binding: string; id?: string }[]).find((ns) => ns.binding === "API_KEYS")?.id ??
       (await deployedKvNamespace(accountId, config.name!, "API_KEYS", token));
-    return { kv: restKv(accountId, namespaceId, token), pepper, prefix: issuePrefixFor(env), target: env, operator };
+    // The revocation log is reached through the deployed gateway (signed with the pepper): a
+    // revoke, rotate or revoke-all fails, with nothing changed, if it cannot be.
+    const route = (config.routes as { pattern: string }[] | undefined)?.[0]?.pattern;
+    const baseUrl = process.env["AGNTIX_GATEWAY_URL"] ?? (route ? `https://${route}` : undefined);
+    if (!baseUrl) throw new Error(`no route for env ${env} in ${CONFIG_PATH}; set AGNTIX_GATEWAY_URL`);
+    return {
+      kv: restKv(accountId, namespaceId, token),
+      pepper,
+      prefix: issuePrefixFor(env),
+      target: env,
+      operator,
+      revocations: operatorRevocationSink({ baseUrl, pepper, operator }),
+    };
   }
   throw new UsageError(`--env must be staging or production (got ${JSON.stringify(env)}); leave it out for local KV`);
 }

@@ -20,8 +20,10 @@ import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
+import { leakedKeysHandler } from "./keys/leaked";
 import { checkPath } from "./path";
 import { healthReport, readyReport } from "./observability/health";
+import { operatorRevocationsHandler } from "./revocation/operator-route";
 import { forward, tooLarge } from "./proxy/forward";
 import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
@@ -78,6 +80,10 @@ app.get("/readyz", async (c) => {
 // The dashboard page (/dashboard/api-keys) is static assets; this is its development-only sign-in
 // (404 unless DASHBOARD_DEV_SIGN_IN_KEY is set, which only development accepts).
 app.post("/dashboard/dev-session", devSession);
+// Leaked-key reports need no credential (anyone holding a key may kill it): answered before the gate.
+app.all("/v1/chat/api-keys/revoke", leakedKeysHandler);
+// The operator CLI's revocations, signed with the pepper (src/revocation/operator-route.ts).
+app.all("/v1/chat/api-keys/revocations", operatorRevocationsHandler);
 
 app.use(async function gate(c, next) {
   const config = getConfig(c.env);

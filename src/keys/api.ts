@@ -15,6 +15,7 @@
  * | `DELETE /:id`                    | 204                                   |
  * | `POST /:id/rotate` `{grace_period_seconds?}` | 201 the new key           |
  * | `POST /rotate`  `{ids, grace_period_seconds?}` | 200 `{data: [...]}`     |
+ * | `POST /revoke-all` `{org_id}`    | 200 the organisation kill switch       |
  */
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env";
@@ -25,7 +26,19 @@ import { AuditStore } from "../audit/store";
 import { edgeRevocationSink } from "../revocation/feed";
 import { readCapped } from "../body";
 import { UsageStore } from "../usage/store";
-import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, keyUsage, listKeys, rotateKey, rotateKeys, updateKey } from "./service";
+import {
+  type Actor,
+  createKey,
+  deleteKey,
+  getKey,
+  type KeyServiceDeps,
+  keyUsage,
+  listKeys,
+  revokeOrganization,
+  rotateKey,
+  rotateKeys,
+  updateKey,
+} from "./service";
 import { KeyStore, kvFromBinding } from "./store";
 import { type Checked, checkAuditInput, checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput, checkUpdateInput, checkUsageInput } from "./validate";
 
@@ -55,6 +68,24 @@ keysApi.post("/rotate", async (c) => {
 
 // Before `/:id`, so that `GET /rotate` is 405 rather than an unknown key id.
 keysApi.all("/rotate", methodNotAllowed("POST"));
+
+// The organisation kill switch: every key of the caller's organisation, refused everywhere within
+// the revocation bound. The body names the organisation, so that it is never called by accident.
+keysApi.post("/revoke-all", async (c) => {
+  const body = await readJson(c.req.raw, true);
+  const orgId = c.var.principal.orgId;
+  const named = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  const extra = Object.keys(named).filter((k) => k !== "org_id");
+  if (named["org_id"] !== orgId || extra.length) {
+    const errors = [
+      ...(named["org_id"] !== orgId ? [{ field: "org_id", message: "must be your organization's id, to confirm" }] : []),
+      ...extra.map((field) => ({ field, message: "is not a known field" })),
+    ];
+    throw new GatewayError("validation_failed", { detail: "Confirm with {\"org_id\": \"<your organization's id>\"}.", extra: { errors } });
+  }
+  return c.json(await revokeOrganization(deps(c), actor(c)), 200, NO_STORE);
+});
+keysApi.all("/revoke-all", methodNotAllowed("POST"));
 
 keysApi.get("/audit", async (c) => {
   const input = checked(checkAuditInput({ key_id: c.req.query("key_id"), cursor: c.req.query("cursor"), limit: c.req.query("limit") }));
@@ -136,7 +167,7 @@ const isJson = (contentType: string | null) => contentType?.split(";")[0]?.trim(
  * The request's JSON body, read up to `MAX_MANAGEMENT_BODY_BYTES`. An empty body is `{}` when the
  * call allows one (`required` false); otherwise the body must be `application/json`.
  */
-async function readJson(request: Request, required: boolean): Promise<unknown> {
+export async function readJson(request: Request, required: boolean): Promise<unknown> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_MANAGEMENT_BODY_BYTES) throw tooLarge();
   const text = await readText(request.body);

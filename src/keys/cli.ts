@@ -10,7 +10,19 @@ import { ALL_SCOPES, isValidGrant, VALID_GRANTS } from "../scopes";
 import { checkKeyFormat, type KeyPrefix } from "./format";
 import { hashKey } from "./hash";
 import { checkPepper } from "./pepper";
-import { type Actor, createKey, deleteKey, getKey, type KeyServiceDeps, type KeyView, listKeys, type RotatedKey, rotateKeys } from "./service";
+import {
+  type Actor,
+  createKey,
+  deleteKey,
+  getKey,
+  type KeyServiceDeps,
+  type KeyView,
+  listKeys,
+  type RevocationSink,
+  revokeOrganization,
+  type RotatedKey,
+  rotateKeys,
+} from "./service";
 import { KeyStore, type KvLike } from "./store";
 import { checkCreateInput, MAX_BULK_ROTATE, MAX_GRACE_PERIOD_SECONDS, MAX_LIST_LIMIT } from "./validate";
 
@@ -27,6 +39,11 @@ export interface CliDeps {
   readonly devKeyFile?: { read(): Promise<string | null>; write(text: string): Promise<void> };
   /** Base URL printed in `seed-dev`'s curl. */
   readonly gatewayUrl?: string;
+  /**
+   * The revocation log, reached through the gateway (src/revocation/operator.ts): revoke, rotate
+   * and revoke-all write to it before KV, so their bound is the feed's (5 s), not KV's.
+   */
+  readonly revocations?: RevocationSink;
   readonly now?: () => number;
 }
 
@@ -185,8 +202,13 @@ interface Output {
 type Command = (args: Args, deps: CliDeps) => Promise<Output>;
 
 function serviceDeps(deps: CliDeps): KeyServiceDeps {
-  // No revocation markers: they live in a location's Cache API, which only the worker reaches.
-  return { store: new KeyStore(deps.kv), pepper: deps.pepper, prefix: deps.prefix, ...(deps.now ? { now: deps.now } : {}) };
+  return {
+    store: new KeyStore(deps.kv),
+    pepper: deps.pepper,
+    prefix: deps.prefix,
+    ...(deps.revocations ? { revocations: deps.revocations } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  };
 }
 
 function operatorActor(deps: CliDeps, orgId: string, id = deps.operator): Actor {
@@ -297,17 +319,42 @@ const get: Command = async (args, deps) => {
   return { json: key, text: keyRecord({ ...key, org_id: orgId }) };
 };
 
+const BOUND_NOTE = (deps: CliDeps) =>
+  deps.revocations
+    ? "Refused by every gateway location within 5 s (the revocation log has it).\n"
+    : "The revocation log was not reached: gateways refuse it within the KV bound, about two minutes (docs/api-keys.md).\n";
+
+/** A key value (`pk_…`) → its id, without ever printing the key (only its hint). */
+async function idOfKeyValue(deps: CliDeps, key: string): Promise<string> {
+  const hint = `${key.slice(0, 8)}...${key.slice(-4)}`;
+  if (!checkKeyFormat(key, deps.prefix).ok) throw new UsageError(`${hint} is not a well-formed ${deps.prefix} key (checksum or environment)`);
+  const record = await new KeyStore(deps.kv).findByHash(await hashKey(key, deps.pepper));
+  if (!record) throw new GatewayError("key_not_found", { detail: `No API key ${hint} in ${deps.target} KV.` });
+  return record.id;
+}
+
 const revoke: Command = async (args, deps) => {
-  if (args.positionals.length === 0) throw new UsageError("revoke needs at least one key id, e.g. revoke key_0123456789abcdefABCDEFGH");
+  if (args.positionals.length === 0) throw new UsageError("revoke needs key ids or key values, e.g. revoke key_0123456789abcdefABCDEFGH");
   const revoked: string[] = [];
-  for (const id of args.positionals) {
+  for (const arg of args.positionals) {
+    const id = arg.startsWith("pk_") ? await idOfKeyValue(deps, arg) : arg;
     await deleteKey(serviceDeps(deps), await findOrg(deps, id), id);
     revoked.push(id);
   }
   return {
     json: { revoked },
     text: revoked.map((id) => `Revoked ${id}\n`).join(""),
-    note: "Gateways refuse a revoked key once their cached copy expires: within about two minutes everywhere (docs/api-keys.md). The management API's DELETE is immediate at the location that serves it.\n",
+    note: BOUND_NOTE(deps),
+  };
+};
+
+const revokeAll: Command = async (args, deps) => {
+  const orgId = args.required("org", "org_123");
+  const result = await revokeOrganization(serviceDeps(deps), operatorActor(deps, orgId));
+  return {
+    json: result,
+    text: `Revoked every key of ${orgId} created before ${result.revoked_before}: ${result.keys_deleted} deleted.\n`,
+    note: BOUND_NOTE(deps),
   };
 };
 
@@ -432,7 +479,18 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     run: list,
   },
   get: { usage: "get ID", about: "Show one key's record (never the key).", options: [], run: get },
-  revoke: { usage: "revoke ID [ID…]", about: "Delete keys.", options: [], run: revoke },
+  revoke: {
+    usage: "revoke ID|KEY [ID|KEY…]",
+    about: "Delete keys, by id or by the key itself (a leaked key; never printed back).",
+    options: [],
+    run: revoke,
+  },
+  "revoke-all": {
+    usage: "revoke-all --org ORG",
+    about: "The organisation kill switch: every key of ORG stops, everywhere within 5 s.",
+    options: ["org"],
+    run: revokeAll,
+  },
   rotate: {
     usage: "rotate ID [ID…] [--grace SECONDS]",
     about:

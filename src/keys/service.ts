@@ -592,3 +592,75 @@ function rotationEvents(action: "key.rotated" | "key.bulk_rotated", orgId: strin
     { action: "key.created", orgId, keyId: issued.stored.id, after: created(issued.stored), detail: { rotated_from: old.id } },
   ];
 }
+
+/** Most keys one leaked-key report may name. */
+export const MAX_LEAKED_KEYS = 1000;
+
+/**
+ * Revoke leaked keys reported by anyone who holds them (`POST /v1/chat/api-keys/revoke`): the
+ * keys that exist are written to the revocation log (reason `leaked`), recorded in the audit log
+ * of their organisation, and deleted from KV. Returns how many existed, for the logs only: the
+ * caller is never told.
+ */
+export async function revokeLeakedKeys(deps: KeyServiceDeps, hashes: readonly string[]): Promise<number> {
+  const now = clock(deps);
+  const found = (await deps.store.findByHashes([...new Set(hashes)])).filter((stored) => !isExpired(stored, now));
+  if (found.length === 0) return 0;
+  try {
+    await recordRevocations(deps, found.map((stored) => revocation(stored, now, "leaked")));
+  } catch (cause) {
+    // Nobody to answer 503 to: delete from KV all the same (the KV bound instead of the feed's).
+    logWarning("leaked_key_log_failed", found[0]!.id, cause);
+  }
+  try {
+    await deps.audit?.record(
+      found.map((stored) => ({ action: "key.deleted" as const, orgId: stored.org_id, keyId: stored.id, before: created(stored), detail: { reason: "leaked_key_report" } })),
+    );
+  } catch (cause) {
+    // The key is revoked all the same: a leaked key matters more than its audit row (logged).
+    logWarning("leaked_key_audit_failed", found[0]!.id, cause);
+  }
+  for (let i = 0; i < found.length; i += BULK_CONCURRENCY) {
+    const results = await Promise.allSettled(found.slice(i, i + BULK_CONCURRENCY).map((stored) => removeKey(deps, stored)));
+    // The log already refuses them everywhere; a record left in KV stays listed until deleted.
+    results.forEach((r, j) => r.status === "rejected" && logWarning("leaked_key_cleanup_failed", found[i + j]!.id, r.reason));
+  }
+  return found.length;
+}
+
+/** What the organisation kill switch did. */
+export interface OrganizationRevocation {
+  readonly org_id: string;
+  /** Every key created before this instant is refused everywhere within the revocation bound. */
+  readonly revoked_before: string;
+  readonly keys_deleted: number;
+}
+
+/**
+ * The organisation kill switch: one log entry refuses every key the organisation has now
+ * (reason `org`), then each is audited and deleted from KV. 503 with nothing changed if the log
+ * cannot be written; a KV failure part-way is 503 `key_store_unavailable` with every key already
+ * refused (repeat the call to finish the clean-up).
+ */
+export async function revokeOrganization(deps: KeyServiceDeps, actor: Actor): Promise<OrganizationRevocation> {
+  const orgId = actor.orgId;
+  const now = clock(deps);
+  await recordRevocations(deps, [{ kind: "org", subject: orgId, not_after: now, reason: "org" }]);
+  let deleted = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.listOrg(orgId, 100, cursor);
+    cursor = page.cursor;
+    const ids = page.records.filter((r) => Date.parse(r.created_at) <= now).map((r) => r.id);
+    const stored = (await deps.store.findByIds(ids)).filter((s): s is StoredKey => s !== null && s.org_id === orgId);
+    if (stored.length === 0) continue;
+    const events = stored.map((s) => ({ action: "key.deleted" as const, orgId, keyId: s.id, before: created(s), detail: { reason: "organization_revoked" } }));
+    await audited(deps, events, async () => {
+      for (let i = 0; i < stored.length; i += BULK_CONCURRENCY) {
+        await Promise.all(stored.slice(i, i + BULK_CONCURRENCY).map((s) => removeKey(deps, s)));
+      }
+    });
+    deleted += stored.length;
+  } while (cursor);
+  return { org_id: orgId, revoked_before: iso(now), keys_deleted: deleted };
+}

@@ -210,6 +210,22 @@ export class KeyStore {
     });
   }
 
+  /** The records of up to 100 key hashes per bulk read, with their hashes (absent keys left out). */
+  findByHashes(hashes: readonly string[]): Promise<StoredKey[]> {
+    return io(async () => {
+      const out: StoredKey[] = [];
+      for (let i = 0; i < hashes.length; i += KV_BULK_GET_MAX) {
+        const chunk = hashes.slice(i, i + KV_BULK_GET_MAX);
+        const values = await this.kv.getMany(chunk.map(hashKey));
+        for (const hash of chunk) {
+          const text = values.get(hashKey(hash)) ?? null;
+          if (text !== null) out.push({ ...parseRecord(text), hash });
+        }
+      }
+      return out;
+    });
+  }
+
   /** The stored record with this id (in any organisation; callers check), or null. */
   findById(id: string): Promise<StoredKey | null> {
     return io(async () => {

@@ -4,7 +4,11 @@
 // every 100 ms of simulated time (Date is faked; nothing waits on the wall clock) and the time
 // until it refuses the key is asserted ≤ 5 s, with the deployed defaults (poll 2 s, check 1 s).
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { env } from "cloudflare:workers";
 import { getConfig } from "../../src/env";
+import { runKeysCommand } from "../../src/keys/cli";
+import { kvFromBinding } from "../../src/keys/store";
+import { operatorRevocationSink } from "../../src/revocation/operator";
 import { expectProblem, jsonInit, seedKey } from "../helpers/keys";
 import { KV_STALE_MS, type Location, makeLocation } from "../helpers/locations";
 
@@ -139,6 +143,48 @@ describe("the bound across locations (deployed defaults: poll 2 s, check 1 s, KV
     const refused = await timeToRefusal(others, key, rotatedAt);
     expectWithinBound(refused, others);
     for (const loc of others) expect((await loc.call("/v1/chat/agents", withKey(rotated.key))).status).toBe(200);
+  });
+
+  type Revoke = (writer: Location, key: { key: string; id: string }, orgId: string, admin: { key: string }) => Promise<void>;
+  const ways: [string, Revoke][] = [
+    [
+      "a leaked-key report (no credential)",
+      async (writer, key) => {
+        const res = await writer.call("/v1/chat/api-keys/revoke", jsonInit("POST", { keys: [key.key] }, { "cf-connecting-ip": `203.0.113.${t % 250}` }));
+        expect(res.status).toBe(202);
+      },
+    ],
+    [
+      "the organisation kill switch",
+      async (writer, _key, orgId, admin) => {
+        expect((await writer.call("/v1/chat/api-keys/revoke-all", withKey(admin.key, jsonInit("POST", { org_id: orgId })))).status).toBe(200);
+      },
+    ],
+    [
+      "an operator CLI delete (signed, through one location's gateway)",
+      async (writer, key) => {
+        const config = getConfig(writer.bindings);
+        const revocations = operatorRevocationSink({
+          baseUrl: "https://api.agntix.test",
+          pepper: config.apiKeys.pepper,
+          operator: "oncall",
+          fetch: (url, init) => writer.call(new URL(url as string).pathname, init),
+        });
+        const deps = { kv: kvFromBinding(env.API_KEYS), pepper: config.apiKeys.pepper, prefix: config.apiKeys.issuePrefix, target: "production", operator: "oncall", revocations };
+        expect((await runKeysCommand({ positionals: ["revoke", key.id], values: {} }, deps)).code).toBe(0);
+      },
+    ],
+  ];
+
+  it.each(ways)("%s: refused at every other location within 5 s", async (_, revoke) => {
+    const [writer, ...others] = await locations(4);
+    const orgId = `org_sim_way_${t}`;
+    const key = await seedKey(orgId);
+    const admin = await seedKey(orgId);
+    await traffic([writer!, ...others], key.key, 2_700);
+    const revokedAt = t;
+    await revoke(writer!, key, orgId, admin);
+    expectWithinBound(await timeToRefusal(others, key.key, revokedAt), others);
   });
 
   it("a key a location has seen revoked stays refused though its KV still serves the record", async () => {

@@ -41,7 +41,7 @@ describe.each(["keys", "token"] as const)("npm run %s", (script) => {
 describe("npm run keys: mistakes answered without a stack trace", () => {
   it.each([
     [[], /^keys: a command is needed, e\.g\. `list --org org_123`\n/],
-    [["lst", "--org", "o"], /^keys: unknown command "lst" \(did you mean list\?\); commands: create, list, get, revoke, rotate, /],
+    [["lst", "--org", "o"], /^keys: unknown command "lst" \(did you mean list\?\); commands: create, list, get, revoke, revoke-all, rotate, /],
     [["list", "--orgg", "o"], /^keys: unknown option --orgg \(did you mean --org\?\)\n/],
     [["list", "--org"], /^keys: --org needs a value: --org <value>\n/],
     [["list", "--org", "--all"], /^keys: --org needs a value/],
