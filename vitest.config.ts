@@ -35,6 +35,17 @@ const workers = defineProject({
           DASHBOARD_DEV_SIGN_IN_KEY: "",
           TEST_AUDIT_MIGRATIONS: auditMigrations,
         },
+        // Test-only Rate Limiting bindings with small limits: the rate-limit tests point a config at
+        // them (test/integration/rate-limits.test.ts); wrangler.toml's own bindings stay as deployed.
+        ratelimits: {
+          RL_TEST_SMALL: { namespace_id: "9001", simple: { limit: 2, period: 60 } },
+          RL_TEST_STANDARD: { namespace_id: "9002", simple: { limit: 3, period: 60 } },
+          RL_TEST_LARGE: { namespace_id: "9003", simple: { limit: 10, period: 60 } },
+          RL_TEST_ORGANIZATION: { namespace_id: "9004", simple: { limit: 4, period: 60 } },
+          RL_TEST_ORGANIZATION_SESSIONS: { namespace_id: "9005", simple: { limit: 5, period: 60 } },
+          RL_TEST_KEY_API: { namespace_id: "9006", simple: { limit: 6, period: 60 } },
+          RL_TEST_KEY_CREATION: { namespace_id: "9007", simple: { limit: 2, period: 60 } },
+        },
         // The gateway's (and the tests') outbound fetch goes to the stand-in IdP: no network.
         outboundService: "jwks-server",
         workers: [

@@ -27,6 +27,10 @@ interface __BaseEnv_Env {
 	REVOCATION_POLL_MS: string;
 	REVOCATION_RETENTION_SECONDS: string;
 	REVOCATION_LOG_TIMEOUT_MS: string;
+	RATE_LIMITS_ENABLED: string;
+	RATE_LIMIT_TIERS: string;
+	RATE_LIMIT_POLICIES: string;
+	RATE_LIMIT_SESSION_TIER: string;
 	API_KEY_PEPPER: string;
 	USAGE: DurableObjectNamespace<import("./src/index").UsageLedger>;
 	REVOCATION_LOG: DurableObjectNamespace<import("./src/index").RevocationLog>;
@@ -65,6 +69,10 @@ declare namespace Cloudflare {
 		REVOCATION_POLL_MS: string;
 		REVOCATION_RETENTION_SECONDS: string;
 		REVOCATION_LOG_TIMEOUT_MS: string;
+		RATE_LIMITS_ENABLED: string;
+		RATE_LIMIT_TIERS: string;
+		RATE_LIMIT_POLICIES: string;
+		RATE_LIMIT_SESSION_TIER: string;
 		API_KEY_PEPPER: string;
 		USAGE: DurableObjectNamespace<import("./src/index").UsageLedger>;
 		REVOCATION_LOG: DurableObjectNamespace<import("./src/index").RevocationLog>;
@@ -98,6 +106,10 @@ declare namespace Cloudflare {
 		REVOCATION_POLL_MS: string;
 		REVOCATION_RETENTION_SECONDS: string;
 		REVOCATION_LOG_TIMEOUT_MS: string;
+		RATE_LIMITS_ENABLED: string;
+		RATE_LIMIT_TIERS: string;
+		RATE_LIMIT_POLICIES: string;
+		RATE_LIMIT_SESSION_TIER: string;
 		API_KEY_PEPPER: string;
 		USAGE: DurableObjectNamespace<import("./src/index").UsageLedger>;
 		REVOCATION_LOG: DurableObjectNamespace<import("./src/index").RevocationLog>;
@@ -111,7 +123,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "CLERK_ISSUER" | "CLERK_JWKS_URL" | "CLERK_AUTHORIZED_PARTIES" | "CLERK_JWT_KEY" | "CLERK_TEMPLATE_TOKENS" | "CLERK_TEMPLATE_AUDIENCES" | "CLERK_TEMPLATE_MAX_LIFETIME_SECONDS" | "DASHBOARD_CLERK_PUBLISHABLE_KEY" | "CORS_ALLOWED_ORIGINS" | "ORIGIN_TIMEOUT_MS" | "MAX_BODY_BYTES" | "CLERK_ALLOW_MISSING_AZP" | "CLERK_JWT_ALGORITHMS" | "CLERK_JWKS_MAX_STALENESS_SECONDS" | "CLERK_TEMPLATE_SIGNING_ALGORITHM" | "USAGE_COUNTING" | "REVOCATION_FEED" | "API_KEY_REVOCATION_CHECK_MS" | "REVOCATION_POLL_MS" | "REVOCATION_RETENTION_SECONDS" | "REVOCATION_LOG_TIMEOUT_MS" | "API_KEY_PEPPER" | "DASHBOARD_DEV_SIGN_IN_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "CLERK_ISSUER" | "CLERK_JWKS_URL" | "CLERK_AUTHORIZED_PARTIES" | "CLERK_JWT_KEY" | "CLERK_TEMPLATE_TOKENS" | "CLERK_TEMPLATE_AUDIENCES" | "CLERK_TEMPLATE_MAX_LIFETIME_SECONDS" | "DASHBOARD_CLERK_PUBLISHABLE_KEY" | "CORS_ALLOWED_ORIGINS" | "ORIGIN_TIMEOUT_MS" | "MAX_BODY_BYTES" | "CLERK_ALLOW_MISSING_AZP" | "CLERK_JWT_ALGORITHMS" | "CLERK_JWKS_MAX_STALENESS_SECONDS" | "CLERK_TEMPLATE_SIGNING_ALGORITHM" | "USAGE_COUNTING" | "REVOCATION_FEED" | "API_KEY_REVOCATION_CHECK_MS" | "REVOCATION_POLL_MS" | "REVOCATION_RETENTION_SECONDS" | "REVOCATION_LOG_TIMEOUT_MS" | "RATE_LIMITS_ENABLED" | "RATE_LIMIT_TIERS" | "RATE_LIMIT_POLICIES" | "RATE_LIMIT_SESSION_TIER" | "API_KEY_PEPPER" | "DASHBOARD_DEV_SIGN_IN_KEY">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -16,6 +16,7 @@ import { type CliDeps, KEYS_OPTIONS, keysCommandLineError, runKeysCommand } from
 import { issuePrefixFor } from "../src/keys/format";
 import { type KvLike, type KvListPage, kvFromBinding } from "../src/keys/store";
 import { operatorRevocationSink } from "../src/revocation/operator";
+import { parseLimitSpecs } from "../src/ratelimit/policy";
 import { main, parseCommandLine, UsageError } from "./lib/cli";
 
 const CONFIG_PATH = "wrangler.toml";
@@ -100,6 +101,13 @@ await main("keys", async () => {
   }
 });
 
+/** Tier names of a `RATE_LIMIT_TIERS` value, lowest first (the worker checks the rest of it). */
+function tierNames(value: unknown): string[] {
+  const tiers = parseLimitSpecs("RATE_LIMIT_TIERS", typeof value === "string" ? value : undefined);
+  if (!tiers.ok) throw new Error(tiers.message);
+  return tiers.specs.map((t) => t.name);
+}
+
 /** Deps for commands that never touch KV (help, usage errors). */
 function offlineDeps(): CliDeps {
   const kv = new Proxy({}, { get: () => () => Promise.reject(new Error("no KV for this command")) }) as KvLike;
@@ -116,7 +124,7 @@ async function connect(env: string | undefined): Promise<CliDeps> {
     const { getPlatformProxy } = await import("wrangler");
     // The development secrets come from .dev.vars, or from the example file `npm run dev` copies it from.
     const envFiles = [existsSync(".dev.vars") ? ".dev.vars" : ".dev.vars.example"];
-    const proxy = await getPlatformProxy<{ API_KEYS: KVNamespace }>({ configPath: CONFIG_PATH, persist: true, remoteBindings: false, envFiles });
+    const proxy = await getPlatformProxy<{ API_KEYS: KVNamespace; RATE_LIMIT_TIERS?: string }>({ configPath: CONFIG_PATH, persist: true, remoteBindings: false, envFiles });
     dispose = () => proxy.dispose();
     const pepper = readDevVar(".dev.vars", "API_KEY_PEPPER") ?? readDevVar(".dev.vars.example", "API_KEY_PEPPER");
     if (!pepper) throw new Error("API_KEY_PEPPER is missing from .dev.vars and .dev.vars.example");
@@ -129,6 +137,7 @@ async function connect(env: string | undefined): Promise<CliDeps> {
       target: "local",
       operator,
       gatewayUrl,
+      rateLimitTiers: tierNames(proxy.env.RATE_LIMIT_TIERS),
       // Locally the gateway may not be running (seed-dev runs before it starts): then KV only.
       revocations: {
         append: (entries) =>
@@ -169,6 +178,7 @@ async function connect(env: string | undefined): Promise<CliDeps> {
       prefix: issuePrefixFor(env),
       target: env,
       operator,
+      rateLimitTiers: tierNames((config.vars as Record<string, unknown> | undefined)?.["RATE_LIMIT_TIERS"]),
       revocations: operatorRevocationSink({ baseUrl, pepper, operator }),
     };
   }

@@ -2,6 +2,7 @@
 import type { Principal } from "./auth/principal";
 import { GatewayError } from "./errors";
 import { issuePrefixFor } from "./keys/format";
+import { parseRateLimitConfig, type RateLimitConfig } from "./ratelimit/policy";
 import type { Route } from "./routes";
 
 /**
@@ -9,7 +10,15 @@ import type { Route } from "./routes";
  * worker-configuration.d.ts (vars are strings; an empty string means unset). Every binding, var
  * and required secret is declared there; the README's Configuration table says what each means.
  */
-export type Bindings = Env & OptionalSecrets;
+export type Bindings = Env & OptionalSecrets & RateLimitBindings;
+
+/**
+ * The Rate Limiting bindings, by the names the rate-limit vars give them (`RL_…`): the generated
+ * type lists those of wrangler.toml, this lets the limiter reach the one a setting names.
+ */
+export interface RateLimitBindings {
+  [binding: `RL_${string}`]: RateLimit | undefined;
+}
 
 /**
  * Secrets set only where they are used. wrangler.toml cannot declare them (its `secrets.required`
@@ -95,6 +104,7 @@ export interface Config {
     /** Development sign-in's signing key (src/dashboard/dev-session.ts); never set outside development. */
     readonly devSignInKey: string | undefined;
   };
+  readonly rateLimits: RateLimitConfig;
 }
 
 /**
@@ -214,6 +224,14 @@ export function parseConfig(env: Bindings): Config {
     throw new ConfigError(`REVOCATION_RETENTION_SECONDS must be at least ${MIN_REVOCATION_RETENTION_SECONDS}`);
   }
 
+  const rateLimits = parseRateLimitConfig(env);
+  if (!rateLimits.ok) throw new ConfigError(rateLimits.message);
+  if (rateLimits.config.enabled) {
+    for (const spec of [...rateLimits.config.tiers, ...Object.values(rateLimits.config.fixed)]) {
+      if (typeof env[spec.binding]?.limit !== "function") throw new ConfigError(`${spec.binding} (rate limit ${spec.name}) is not a Rate Limiting binding`);
+    }
+  }
+
   return {
     environment,
     cors: { allowedOrigins: new Set(list(env.CORS_ALLOWED_ORIGINS)) },
@@ -246,6 +264,7 @@ export function parseConfig(env: Bindings): Config {
     },
     usage: { counting: usageCounting === "on" },
     dashboard: { devSignInKey },
+    rateLimits: rateLimits.config,
   };
 }
 

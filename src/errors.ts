@@ -16,13 +16,14 @@ export const ERRORS = {
   scope_escalation: { status: 403, title: "Cannot grant a scope the caller does not hold" },
   no_active_organization: { status: 403, title: "No active organization" },
   api_key_in_browser: { status: 403, title: "API key sent from a browser" },
+  rate_limit_escalation: { status: 403, title: "Cannot give a key a rate limit above the caller's own" },
   not_found: { status: 404, title: "Not found" },
   key_not_found: { status: 404, title: "API key not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   payload_too_large: { status: 413, title: "Payload too large" },
   uri_too_long: { status: 414, title: "URI too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
-  rate_limited: { status: 429, title: "Too many requests" },
+  rate_limited: { status: 429, title: "Rate limit exceeded" },
   headers_too_large: { status: 431, title: "Request header fields too large" },
   internal_error: { status: 500, title: "Internal error" },
   origin_error: { status: 502, title: "Bad gateway" },
@@ -33,6 +34,7 @@ export const ERRORS = {
   key_issuance_unavailable: { status: 503, title: "Key issuance unavailable" },
   jwks_unavailable: { status: 503, title: "Session-token keys unavailable" },
   gateway_misconfigured: { status: 503, title: "Gateway misconfigured" },
+  rate_limiter_unavailable: { status: 503, title: "Rate limiter unavailable" },
   origin_timeout: { status: 504, title: "Gateway timeout" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -2,7 +2,7 @@
  * The Agntix gateway. A request's path through the code, in order:
  * request id → error rendering → CORS (browser requests only; preflights end here) → /healthz →
  * the gate (config, request shape: URL, method, sizes, body on GET, method overrides; path check
- * and route match, authenticate, authorise, declared body size) → key API or forward (which
+ * and route match, authenticate, authorise, rate limits, declared body size) → key API or forward (which
  * streams the body and counts an undeclared one against the limit).
  *
  * The gate counts each API key's outcome in the isolate (src/usage/, `USAGE_COUNTING`).
@@ -25,6 +25,8 @@ import { checkPath } from "./path";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
 import { forward, tooLarge } from "./proxy/forward";
+import { enforceRateLimits } from "./ratelimit/limiter";
+import { type LimitedCall, limitedCall } from "./ratelimit/policy";
 import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route } from "./routes";
 import { scheduled } from "./scheduled";
 import type { Scope } from "./scopes";
@@ -60,7 +62,7 @@ const corsForAllowedOrigins = cors({
   allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
   // No x-api-key: API keys stay out of browsers (docs/authentication.md); browsers send Clerk tokens.
   allowHeaders: ["authorization", "content-type", "x-request-id", "last-event-id"],
-  exposeHeaders: ["x-request-id", "www-authenticate"],
+  exposeHeaders: ["x-request-id", "www-authenticate", "retry-after", "ratelimit-policy", "ratelimit"],
   maxAge: 600,
 });
 app.use(function corsForBrowsers(c, next) {
@@ -98,14 +100,19 @@ app.use(async function gate(c, next) {
   const principal = await authenticate(request.headers, { env: c.env, config, ctx: c.executionCtx });
   c.set("principal", principal);
   const required = requiredScopes(route, request.method, isUpgrade(request.headers));
-  if (principal.method === "api_key" && config.usage.counting) authoriseCounted(c, principal, required);
+  const counted = principal.method === "api_key" && config.usage.counting;
+  if (counted) authoriseCounted(c, principal, required);
   else requireScopes(principal, required);
+  // Rate limits count only callers who may make this call; a refused request reaches no origin.
+  const call = limitedCall(route.target.kind === "gateway", request.method);
+  const policy = counted ? await limitCounted(c, principal, required, call) : await enforceRateLimits(c.env, config.rateLimits, principal, call);
   // Bodies are touched only now that the caller is known. A declared Content-Length over the
   // limit is refused at once; every body streams, and one without a length is counted on its way
   // (src/proxy/forward.ts), so memory does not grow with a body's size.
   const declared = request.headers.get("content-length");
   if (declared !== null && !(Number(declared) <= config.limits.maxBodyBytes)) throw tooLarge(config.limits.maxBodyBytes);
-  return next();
+  await next();
+  if (policy) c.res.headers.set("ratelimit-policy", policy);
 });
 
 // Hono's router matches on the decoded path; the gate matched on the raw one. They agree for every
@@ -133,7 +140,7 @@ app.all("*", async (c) => {
   });
 });
 
-/** `requireScopes`, counting the key's outcome in this isolate (memory only; flushes run behind the response). */
+/** `requireScopes`, counting a refused key in this isolate (memory only; flushes run behind the response); `limitCounted` counts the rest. */
 function authoriseCounted(c: Context<AppEnv>, principal: Principal, required: readonly Scope[]): void {
   try {
     requireScopes(principal, required);
@@ -141,7 +148,18 @@ function authoriseCounted(c: Context<AppEnv>, principal: Principal, required: re
     countUse(c.env, c.executionCtx, principal, "refused_scope", required);
     throw error;
   }
-  countUse(c.env, c.executionCtx, principal, "allowed", required);
+}
+
+/** `enforceRateLimits`, counting the key's use as `rate_limited` or `allowed`. */
+async function limitCounted(c: Context<AppEnv>, principal: Principal, required: readonly Scope[], call: LimitedCall): Promise<string | undefined> {
+  try {
+    const policy = await enforceRateLimits(c.env, c.var.config.rateLimits, principal, call);
+    countUse(c.env, c.executionCtx, principal, "allowed", required);
+    return policy;
+  } catch (error) {
+    if (error instanceof GatewayError && error.code === "rate_limited") countUse(c.env, c.executionCtx, principal, "rate_limited", required);
+    throw error;
+  }
 }
 
 /** The request's URL; one that does not parse (`OPTIONS *`, say) is 400, never a 500. */

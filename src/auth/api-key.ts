@@ -104,6 +104,7 @@ function toVerified(record: KeyRecord): VerifiedKey {
       method: "api_key",
       scopes: expandScopes(record.scopes),
       ...(record.allow_browser === true ? { allowBrowser: true as const } : {}),
+      ...(record.rate_limit !== undefined ? { rateLimitTier: record.rate_limit } : {}),
     },
   };
 }

@@ -14,4 +14,6 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>;
   /** API keys only: created with the explicit opt-in for browser use (`allow_browser`). */
   readonly allowBrowser?: true;
+  /** An API key's rate-limit tier (its record's `rate_limit`; absent = `standard`). Sessions have none. */
+  readonly rateLimitTier?: string;
 }

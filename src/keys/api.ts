@@ -6,7 +6,7 @@
  *
  * | call                          | answer                                   |
  * |-------------------------------|------------------------------------------|
- * | `POST /`        `{name, scopes}` | 201 the key, shown once               |
+ * | `POST /`   `{name, scopes, rate_limit?}` | 201 the key, shown once      |
  * | `GET /`         `?limit&cursor`  | 200 `{data, next_cursor}`             |
  * | `GET /audit`    `?key_id&cursor&limit` | 200 `{data, next_cursor}`, newest first |
  * | `GET /:id`                       | 200 the key's record                  |
@@ -24,6 +24,7 @@ import { auditLog } from "../audit/log";
 import { listAudit } from "../audit/query";
 import { AuditStore } from "../audit/store";
 import { edgeRevocationSink } from "../revocation/feed";
+import { callerTier } from "../ratelimit/policy";
 import { readCapped } from "../body";
 import { UsageStore } from "../usage/store";
 import {
@@ -147,12 +148,13 @@ function deps(c: Context<AppEnv>): KeyServiceDeps {
     revocations: edgeRevocationSink(c.env, c.var.config, c.executionCtx, `${method}:${subject}`),
     audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
     usage: new UsageStore(c.env.USAGE),
+    rateLimitTiers: c.var.config.rateLimits.tiers.map((t) => t.name),
   };
 }
 
 function actor(c: Context<AppEnv>): Actor {
   const { orgId, scopes, method, subject } = c.var.principal;
-  return { orgId, scopes, createdBy: { method, id: subject } };
+  return { orgId, scopes, createdBy: { method, id: subject }, rateLimitCeiling: callerTier(c.var.config.rateLimits, c.var.principal) };
 }
 
 function checked<T>(result: Checked<T>): T {

@@ -45,6 +45,8 @@ export interface CliDeps {
    */
   readonly revocations?: RevocationSink;
   readonly now?: () => number;
+  /** Rate-limit tiers of the target's config (`RATE_LIMIT_TIERS`), lowest first. */
+  readonly rateLimitTiers?: readonly string[];
 }
 
 /** What to print and the exit code: 0 ok, 1 the command failed, 2 bad usage. */
@@ -73,6 +75,7 @@ export const KEYS_OPTIONS = {
   limit: { type: "string" },
   cursor: { type: "string" },
   "older-than": { type: "string" },
+  "rate-limit": { type: "string" },
   all: { type: "boolean" },
   "dry-run": { type: "boolean" },
   yes: { type: "boolean" },
@@ -208,11 +211,13 @@ function serviceDeps(deps: CliDeps): KeyServiceDeps {
     prefix: deps.prefix,
     ...(deps.revocations ? { revocations: deps.revocations } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.rateLimitTiers ? { rateLimitTiers: deps.rateLimitTiers } : {}),
   };
 }
 
 function operatorActor(deps: CliDeps, orgId: string, id = deps.operator): Actor {
-  return { orgId, scopes: new Set(ALL_SCOPES), createdBy: { method: "operator", id } };
+  // Operators set any tier (`rateLimitCeiling: null`).
+  return { orgId, scopes: new Set(ALL_SCOPES), createdBy: { method: "operator", id }, rateLimitCeiling: null };
 }
 
 /** `--scopes a,b`: each grant checked here so the message names the bad one and lists the valid ones. */
@@ -261,6 +266,7 @@ function keyRecord(key: KeyView & { org_id?: string }, extra: [string, string][]
       ["name", key.name],
       ["scopes", key.scopes.join(",")],
       ["hint", key.hint],
+      ["rate limit", key.rate_limit],
       ["created", `${when(key.created_at)} by ${key.created_by.method}:${key.created_by.id}`],
       ["last used", when(key.last_used_at)],
       ["expires", when(key.expires_at)],
@@ -284,7 +290,12 @@ async function findOrg(deps: CliDeps, id: string): Promise<string> {
 
 const create: Command = async (args, deps) => {
   const orgId = args.required("org", "org_123");
-  const input = checkCreateInput({ name: args.required("name", '"CI bot"'), scopes: scopesOption(args) });
+  const rateLimit = args.string("rate-limit");
+  const input = checkCreateInput({
+    name: args.required("name", '"CI bot"'),
+    scopes: scopesOption(args),
+    ...(rateLimit !== undefined ? { rate_limit: rateLimit } : {}),
+  });
   if (!input.ok) throw new GatewayError("validation_failed", { detail: "Invalid options.", extra: { errors: input.errors } });
   const created = await createKey(serviceDeps(deps), operatorActor(deps, orgId), input.value);
   return {
@@ -467,9 +478,9 @@ const pepperSet: Command = async (args, deps) => {
 
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   create: {
-    usage: "create --org ORG --name NAME --scopes S1,S2",
-    about: "Create a key; it is printed once. Bootstrap an organisation with --scopes '*'.",
-    options: ["org", "name", "scopes"],
+    usage: "create --org ORG --name NAME --scopes S1,S2 [--rate-limit TIER]",
+    about: "Create a key; it is printed once. Bootstrap an organisation with --scopes '*'.\nTIER: any tier of RATE_LIMIT_TIERS (default standard).",
+    options: ["org", "name", "scopes", "rate-limit"],
     run: create,
   },
   list: {

@@ -9,6 +9,7 @@ import { GatewayError } from "../errors";
 import { hourOf } from "../usage/counter";
 import { isStale, suggestedScopes, usedScopes } from "../usage/least-privilege";
 import type { UsageStore } from "../usage/store";
+import { checkTierGrant, DEFAULT_TIER, keyTier, tierRank } from "../ratelimit/policy";
 import { expandScopes, type Scope, sortScopes } from "../scopes";
 import { forgetKey, keyCaches } from "./cache";
 import { generateKey, generateKeyId, isKeyId, keyHint, type KeyPrefix } from "./format";
@@ -39,6 +40,8 @@ export interface KeyServiceDeps {
   readonly audit?: AuditLog;
   /** Usage figures for list, get and the usage series; absent in the CLI (figures are then null). */
   readonly usage?: UsageStore;
+  /** Configured rate-limit tier names, lowest first (absent: only `standard` is known). */
+  readonly rateLimitTiers?: readonly string[];
 }
 
 /** Records revocations in the log; throws 503 `revocation_log_unavailable` when it cannot (nothing recorded). */
@@ -51,6 +54,11 @@ export interface Actor {
   readonly orgId: string;
   readonly scopes: ReadonlySet<Scope>;
   readonly createdBy: CreatedBy;
+  /**
+   * The highest rate-limit tier the actor may give a key: its own (a key's tier, or the session
+   * tier). `null` for an operator, who may give any; absent means `standard`.
+   */
+  readonly rateLimitCeiling?: string | null;
 }
 
 /** A key as the management API shows it: never the key itself. */
@@ -71,6 +79,8 @@ export interface KeyView {
   readonly rotated_from?: string;
   /** Created with the opt-in for browser use. */
   readonly allow_browser: boolean;
+  /** The key's rate-limit tier. */
+  readonly rate_limit: string;
 }
 
 /** A key just created: the only time `key` is shown. */
@@ -188,6 +198,34 @@ const created = (record: KeyRecord) => ({
   ...(record.rotated_from ? { rotated_from: record.rotated_from } : {}),
 });
 
+const tiersOf = (deps: KeyServiceDeps): readonly string[] => deps.rateLimitTiers ?? [DEFAULT_TIER];
+const ceilingOf = (actor: Actor): string | undefined => (actor.rateLimitCeiling === null ? undefined : (actor.rateLimitCeiling ?? DEFAULT_TIER));
+
+/** The tier a new key gets when none is asked for: `standard`, or the actor's own when that is lower. */
+export function defaultTierFor(tiers: readonly string[], ceiling: string | undefined): string {
+  return ceiling !== undefined && tierRank(tiers, ceiling) < tierRank(tiers, DEFAULT_TIER) ? ceiling : DEFAULT_TIER;
+}
+
+/** Refuse a tier that is not configured (400) or above the actor's own (403 `rate_limit_escalation`). */
+function requireTier(deps: KeyServiceDeps, actor: Actor, tier: string, existing = false): void {
+  const tiers = tiersOf(deps);
+  const ceiling = ceilingOf(actor);
+  // A key's existing tier that is no longer configured counts as the default tier.
+  const verdict = checkTierGrant(tiers, ceiling, existing && !tiers.includes(tier) ? DEFAULT_TIER : tier);
+  if (verdict === "unknown") {
+    throw new GatewayError("validation_failed", {
+      detail: "Invalid fields: rate_limit.",
+      extra: { errors: [{ field: "rate_limit", message: `must be one of ${tiers.join(", ")}` }] },
+    });
+  }
+  if (verdict === "escalation") {
+    throw new GatewayError("rate_limit_escalation", {
+      detail: `You cannot give a key the rate limit ${tier}: it is above your own (${ceiling}).`,
+      extra: { rate_limit: tier, allowed_rate_limits: tiers.slice(0, tierRank(tiers, ceiling!) + 1) },
+    });
+  }
+}
+
 function keyNotFound(errors?: FieldError[]): GatewayError {
   return new GatewayError("key_not_found", {
     detail: errors ? "Some of these ids name no API key in your organization." : "No API key with this id in your organization.",
@@ -209,6 +247,7 @@ function view(record: KeyRecord, lastUsedAt: string | null): KeyView {
     updated_at: record.updated_at ?? null,
     ...(record.rotated_from ? { rotated_from: record.rotated_from } : {}),
     allow_browser: record.allow_browser === true,
+    rate_limit: keyTier(record.rate_limit),
   };
 }
 
@@ -232,6 +271,8 @@ interface IssueOptions {
   readonly allowBrowser?: boolean;
   readonly expiresAt?: string;
   readonly metadata?: KeyMetadata | Readonly<Record<string, unknown>>;
+  /** The key's rate-limit tier (always set on new keys). */
+  readonly rateLimit?: string;
 }
 
 /** A new key and its record, not yet stored. */
@@ -258,6 +299,7 @@ async function prepare(deps: KeyServiceDeps, actor: Actor, name: string, scopes:
     ...(options.rotatedFrom ? { rotated_from: options.rotatedFrom } : {}),
     ...(options.allowBrowser ? { allow_browser: true as const } : {}),
     ...(options.metadata ? { metadata: options.metadata } : {}),
+    ...(options.rateLimit ? { rate_limit: options.rateLimit } : {}),
   };
   return { created: { ...view(record, null), key }, stored: { ...record, hash } };
 }
@@ -274,6 +316,7 @@ async function store(deps: KeyServiceDeps, issued: Issued): Promise<Issued> {
  * and an end chosen at creation (not a grace period's).
  */
 const inherited = (old: StoredKey): IssueOptions => ({
+  rateLimit: keyTier(old.rate_limit),
   rotatedFrom: old.id,
   ...(old.allow_browser === true ? { allowBrowser: true } : {}),
   ...(old.expires_at && old.expired_by !== "rotation" ? { expiresAt: old.expires_at } : {}),
@@ -357,10 +400,16 @@ async function decodeCursor(deps: KeyServiceDeps, orgId: string, token: string):
   return cursor;
 }
 
-/** Create a key; refuses (403 `scope_escalation`) a scope the actor does not hold. */
+/**
+ * Create a key; refuses (403 `scope_escalation`) a scope the actor does not hold and (403
+ * `rate_limit_escalation`) a rate-limit tier above the actor's own.
+ */
 export async function createKey(deps: KeyServiceDeps, actor: Actor, input: CreateInput): Promise<CreatedKey> {
   await requireGrantable(deps, actor, input.scopes, { operation: "create", keyId: null });
+  const rateLimit = input.rateLimit ?? defaultTierFor(tiersOf(deps), ceilingOf(actor));
+  requireTier(deps, actor, rateLimit);
   const issued = await prepare(deps, actor, input.name, input.scopes, {
+    rateLimit,
     ...(input.allowBrowser === true ? { allowBrowser: true } : {}),
     ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
@@ -520,13 +569,15 @@ export async function deleteKey(deps: KeyServiceDeps, orgId: string, id: string)
 }
 
 /**
- * Replace a key by a new one with the same name and scopes. The old key is deleted, or keeps
- * working for `graceSeconds`. The actor must hold the key's scopes (rotation mints a new key).
+ * Replace a key by a new one with the same name, scopes and rate-limit tier. The old key is
+ * deleted, or keeps working for `graceSeconds`. The actor must hold the key's scopes and a tier at
+ * least the key's (rotation mints a new key).
  */
 export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, graceSeconds: number): Promise<RotatedKey> {
   const stored = await findOwned(deps, actor.orgId, id);
   if (!stored) throw keyNotFound();
   await requireGrantable(deps, actor, stored.scopes, { operation: "rotate", keyId: stored.id });
+  requireTier(deps, actor, keyTier(stored.rate_limit), true);
   const issued = await prepare(deps, actor, stored.name, stored.scopes, inherited(stored));
   const end = retirementEnd(stored, graceSeconds, clock(deps));
   await audited(deps, rotationEvents("key.rotated", actor.orgId, stored, issued, graceSeconds), async () => {
@@ -554,6 +605,7 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   if (missing.length) throw keyNotFound(missing);
   const olds = found as StoredKey[];
   await requireGrantable(deps, actor, olds.flatMap((stored) => stored.scopes), { operation: "bulk_rotate", keyId: null });
+  for (const old of olds) requireTier(deps, actor, keyTier(old.rate_limit), true);
 
   const prepared = await Promise.all(olds.map((old) => prepare(deps, actor, old.name, old.scopes, inherited(old))));
   const events = olds.flatMap((old, i) => rotationEvents("key.bulk_rotated", actor.orgId, old, prepared[i]!, graceSeconds));

@@ -48,6 +48,8 @@ export interface KeyRecord {
   readonly updated_at?: string;
   /** Free-form JSON object (≤ 1 KiB), returned by list and get. */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Rate-limit tier (a name from `RATE_LIMIT_TIERS`); absent on keys made before tiers: `standard`. */
+  readonly rate_limit?: string;
 }
 
 /** A record with its lookup hash, as stored under its id. */
@@ -153,7 +155,8 @@ function isRecord(value: unknown): value is KeyRecord {
     (r["expires_at"] === undefined || typeof r["expires_at"] === "string") &&
     (r["allow_browser"] === undefined || r["allow_browser"] === true) &&
     (r["updated_at"] === undefined || typeof r["updated_at"] === "string") &&
-    (r["metadata"] === undefined || (typeof r["metadata"] === "object" && r["metadata"] !== null && !Array.isArray(r["metadata"])))
+    (r["metadata"] === undefined || (typeof r["metadata"] === "object" && r["metadata"] !== null && !Array.isArray(r["metadata"]))) &&
+    (r["rate_limit"] === undefined || typeof r["rate_limit"] === "string")
   );
 }
 

@@ -2,6 +2,7 @@
  * Input checks of the key management API: pure functions from parsed JSON (or query strings) to
  * a typed value or the list of `{field, message}` errors a 400 `validation_failed` carries.
  */
+import { isTierName } from "../ratelimit/policy";
 import { isValidGrant } from "../scopes";
 
 /** One problem with one field of the input. */
@@ -44,6 +45,8 @@ export interface CreateInput {
   /** When the key stops working (ISO 8601, normalised to UTC), or undefined for never. */
   readonly expiresAt?: string;
   readonly metadata?: KeyMetadata;
+  /** Rate-limit tier asked for (`rate_limit`); the service checks it is configured and grantable. */
+  readonly rateLimit?: string;
 }
 
 /** A request to edit a key: at least one field. `metadata: null` removes it. */
@@ -175,17 +178,28 @@ const notObject: FieldError = { field: "body", message: "must be a JSON object" 
  */
 export function checkCreateInput(body: unknown, now = Date.now()): Checked<CreateInput> {
   if (!isObject(body)) return { ok: false, errors: [notObject] };
-  const errors = unknownFields(body, ["name", "scopes", "allow_browser", "expires_at", "metadata"]);
+  const errors = unknownFields(body, ["name", "scopes", "allow_browser", "expires_at", "metadata", "rate_limit"]);
   const name = checkName(body["name"], errors);
   const scopes = checkScopes(body["scopes"], errors);
   const allowBrowser = body["allow_browser"] ?? false;
   if (typeof allowBrowser !== "boolean") errors.push({ field: "allow_browser", message: "must be true or false" });
   const expiresAt = checkExpiresAt(body["expires_at"], now, errors);
   const metadata = body["metadata"] === undefined || body["metadata"] === null ? undefined : checkMetadata(body["metadata"], errors);
+  const rateLimit = body["rate_limit"];
+  if (rateLimit !== undefined && (typeof rateLimit !== "string" || !isTierName(rateLimit))) {
+    errors.push({ field: "rate_limit", message: "must be the name of a rate-limit tier" });
+  }
   if (errors.length) return { ok: false, errors };
   return {
     ok: true,
-    value: { name, scopes, ...(allowBrowser === true ? { allowBrowser } : {}), ...(expiresAt ? { expiresAt } : {}), ...(metadata ? { metadata } : {}) },
+    value: {
+      name,
+      scopes,
+      ...(allowBrowser === true ? { allowBrowser } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+      ...(metadata ? { metadata } : {}),
+      ...(typeof rateLimit === "string" ? { rateLimit } : {}),
+    },
   };
 }
 
