@@ -58,6 +58,19 @@ describe("create, list, get", () => {
     expect(listed.stdout).not.toMatch(/pk_test_\w{36}/);
   });
 
+  it("sets any configured tier with --rate-limit (an operator has no ceiling), and refuses an unknown one", async () => {
+    const tiers = config.rateLimits.tiers.map((t) => t.name);
+    const top = tiers.at(-1)!;
+    const created = await jsonOf<{ id: string; rate_limit: string }>(
+      cli({ rateLimitTiers: tiers })("create", "--org", "org_tier", "--name", "big", "--scopes", "chat:read", "--rate-limit", top, "--json"),
+    );
+    expect(created.rate_limit).toBe(top);
+    expect((await cli()("get", created.id)).stdout).toContain(`  rate limit: ${top}\n`);
+    const unknown = await cli({ rateLimitTiers: tiers })("create", "--org", "org_tier", "--name", "x", "--scopes", "chat:read", "--rate-limit", "gold");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/validation_failed[\s\S]*rate_limit must be one of/);
+  });
+
   it("lists every page with --all, and get shows one record", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await jsonOf<{ id: string }>(cli()(["create"], { org: "org_pages", name: `k${i}`, scopes: "chat:read", json: true }))).id);

@@ -14,6 +14,7 @@ describe("checkCreateInput", () => {
     ["a 100-character name", { name: "é".repeat(100), scopes: ["*"] }, { name: "é".repeat(100), scopes: ["*"] }],
     ["the browser opt-in", { name: "k", scopes: ["*"], allow_browser: true }, { name: "k", scopes: ["*"], allowBrowser: true }],
     ["allow_browser false", { name: "k", scopes: ["*"], allow_browser: false }, { name: "k", scopes: ["*"] }],
+    ["a rate-limit tier", { name: "k", scopes: ["*"], rate_limit: "premium" }, { name: "k", scopes: ["*"], rateLimit: "premium" }],
   ])("accepts %s", (_label, body, value) => {
     expect(checkCreateInput(body)).toEqual({ ok: true, value });
   });
@@ -36,6 +37,8 @@ describe("checkCreateInput", () => {
     ["a non-string scope", { name: "k", scopes: [1] }, [{ field: "scopes[0]", message: "must be a string" }]],
     ["an unknown field", { name: "k", scopes: ["*"], scope: "x" }, [{ field: "scope", message: "is not a known field" }]],
     ["allow_browser as a string", { name: "k", scopes: ["*"], allow_browser: "true" }, [{ field: "allow_browser", message: "must be true or false" }]],
+    ["a numeric tier", { name: "k", scopes: ["*"], rate_limit: 600 }, [{ field: "rate_limit", message: "must be the name of a rate-limit tier" }]],
+    ["a tier that is no name", { name: "k", scopes: ["*"], rate_limit: "Premium!" }, [{ field: "rate_limit", message: "must be the name of a rate-limit tier" }]],
   ])("refuses %s", (_label, body, errors) => {
     expect(checkCreateInput(body)).toEqual({ ok: false, errors });
   });
