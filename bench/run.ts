@@ -11,6 +11,7 @@
  *   npm run bench -- --rounds 3 --duration 5 --connections 10 --scenarios warm-key,warm-token
  *   npm run bench -- --entry path/to/variant.ts   # experiment: build another entry as the gateway
  *   npm run bench -- --compare a.ts,b.ts          # A/B: run these next to the gateway, same rounds
+ *   npm run bench -- --limits-off --scenarios warm-key   # A/B: rate limits on (the gateway) vs off
  *
  * Exit code: 0 when every budget holds, 1 when one is missed, 2 when the bench itself failed.
  */
@@ -41,6 +42,7 @@ const { values: flags } = parseArgs({
     env: { type: "string", default: "production" },
     entry: { type: "string" },
     compare: { type: "string" },
+    "limits-off": { type: "boolean", default: false },
     out: { type: "string" },
     "max-minutes": { type: "string", default: "8" },
   },
@@ -64,6 +66,8 @@ const options = {
   entry: flags.entry,
   /** Entries run side by side with the gateway, interleaved in the same rounds (A/B experiments). */
   compare: flags.compare ? flags.compare.split(",").map((e) => e.trim()).filter(Boolean) : [],
+  /** Also run the gateway with rate limits off, same rounds (`<scenario>@limits-off`). */
+  limitsOff: flags["limits-off"],
   /** Hard bound on the whole run: no round starts that would end after it. */
   maxMs: positive("max-minutes", flags["max-minutes"], 8) * 60_000,
 };
@@ -256,6 +260,7 @@ async function main(): Promise<number> {
     unknownKeys: options.unknownKeys,
     ...(options.entry ? { entry: options.entry } : {}),
     compare: options.compare,
+    limitsOff: options.limitsOff,
   });
   if (options.entry) log(`EXPERIMENT: built ${options.entry} instead of wrangler.toml's main; not a budget run`);
   let disposed = false;

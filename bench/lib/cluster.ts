@@ -20,6 +20,7 @@ export const GATEWAY_USAGE_OFF = "agntix-gateway-usage-off";
 const CHAT_ORIGIN = "agntix-chat-origin";
 const VOICE_ORIGIN = "agntix-voice-origin";
 const IDP = "bench-idp";
+const LIMITER = "bench-limiter";
 
 /** What `wrangler deploy --dry-run` produced, and the config it was built from. */
 export interface GatewayBuild {
@@ -34,6 +35,8 @@ export interface GatewayBuild {
   readonly compatibilityFlags: readonly string[];
   /** The environment's vars, exactly as wrangler.toml declares them. */
   readonly vars: Readonly<Record<string, string>>;
+  /** The environment's Rate Limiting bindings (`[[ratelimits]]`). */
+  readonly ratelimits: readonly { name: string }[];
 }
 
 /**
@@ -60,6 +63,7 @@ export function buildGateway(env: string, entry?: string): GatewayBuild {
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
     vars,
+    ratelimits: (config.ratelimits ?? []) as GatewayBuild["ratelimits"],
   };
 }
 
@@ -101,6 +105,26 @@ export interface ClusterOptions {
   readonly jwks: string;
   /** Start workerd's V8 inspector on this port (profiling only). */
   readonly inspectorPort?: number;
+  /** The gateway's own bundle again with other vars, each as worker `variant:<name>` (e.g. limits off). */
+  readonly varVariants?: readonly VarVariant[];
+}
+
+/** The gateway's bundle again with other vars (e.g. rate limits off), as worker `variant:<name>`. */
+export interface VarVariant {
+  readonly name: string;
+  readonly vars: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every `RL_*` Rate Limiting binding of the build, bound to bench/worker/limiter.js instead: an
+ * always-allowing stand-in reached by JS RPC. Miniflare's own binding is a Durable Object writing
+ * SQLite on every call, one object for every key: it measures the emulator (≈ 5× fewer requests a second than
+ * the stand-in here), where Cloudflare's binding is a service local to the location. The stand-in
+ * measures what the gateway's side of a binding call costs, and allows everything, so the load
+ * is never refused.
+ */
+function limiterStandIns(build: GatewayBuild) {
+  return Object.fromEntries(build.ratelimits.map((r) => [r.name, { name: LIMITER, entrypoint: "Limiter" }]));
 }
 
 /** The worker name of an A/B variant. */
@@ -127,7 +151,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const compat = { compatibilityDate: build.compatibilityDate, compatibilityFlags: [...build.compatibilityFlags] };
   const direct = [{ host: "127.0.0.1", port: 0 }];
   const echo = join(ROOT, "examples", "origins", "echo.js");
-  const gatewayLike = (name: string, b: GatewayBuild, vars: Record<string, string> = {}) => ({
+  const gatewayLike = (name: string, b: GatewayBuild, vars: Readonly<Record<string, string>> = {}) => ({
     name,
     modules: countingModules(b, name),
     ...compat,
@@ -142,12 +166,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       USAGE: { className: "UsageLedger", useSQLite: true },
       REVOCATION_LOG: { className: "RevocationLog", useSQLite: true },
     },
-    serviceBindings: { CHAT: CHAT_ORIGIN, VOICE: VOICE_ORIGIN },
+    serviceBindings: {
+      CHAT: CHAT_ORIGIN,
+      VOICE: VOICE_ORIGIN,
+      ...limiterStandIns(b),
+    },
     // Every outbound fetch (the JWKS) goes to the stand-in IdP: nothing leaves the machine.
     outboundService: IDP,
     unsafeDirectSockets: direct,
   });
-  const variants = (options.variants ?? []).map((v) => ({ name: variantWorker(v), build: v }));
+  const variants = [
+    ...(options.variants ?? []).map((v) => ({ name: variantWorker(v), build: v, vars: {} })),
+    ...(options.varVariants ?? []).map((v) => ({ name: `variant:${v.name}`, build, vars: v.vars })),
+  ];
 
   const before = new Set(workerdChildren());
   const mf = new Miniflare(
@@ -158,7 +189,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workers: [
         gatewayLike(GATEWAY, build),
         gatewayLike(GATEWAY_USAGE_OFF, build, { USAGE_COUNTING: "off" }),
-        ...variants.map((v) => gatewayLike(v.name, v.build)),
+        ...variants.map((v) => gatewayLike(v.name, v.build, v.vars)),
+        { name: LIMITER, modules: true, scriptPath: join(ROOT, "bench", "worker", "limiter.js"), ...compat },
         {
           name: FLOOR,
           modules: true,

@@ -21,6 +21,8 @@ export interface BenchSetupOptions {
   readonly compare?: readonly string[];
   /** Start workerd's inspector on this port (profiling only: it slows the runtime). */
   readonly inspectorPort?: number;
+  /** Also run the gateway with `RATE_LIMITS_ENABLED=false`, as worker `variant:limits-off`. */
+  readonly limitsOff?: boolean;
 }
 
 /** Build, start and seed. The caller disposes `cluster`. */
@@ -35,6 +37,7 @@ export async function setUpBench(options: BenchSetupOptions): Promise<Bench> {
   const cluster = await startCluster({
     build,
     variants,
+    ...(options.limitsOff ? { varVariants: [{ name: "limits-off", vars: { RATE_LIMITS_ENABLED: "false" } }] } : {}),
     extraBindings: { API_KEY_PEPPER: pepper },
     jwks: idp.jwks,
     ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),

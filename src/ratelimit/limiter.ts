@@ -11,17 +11,27 @@
  * every customer; an event `rate_limiter_failed` is logged to alert on. It fails CLOSED (503
  * `rate_limiter_unavailable`) for the key API's writes: minting and deleting keys is rare, cheap
  * to retry, and the place where an unthrottled stolen credential does lasting harm.
+ *
+ * A counter the binding has just refused is refused from memory for `REFUSAL_MEMO_MS` in this
+ * isolate: a client hammering past its limit costs no binding call per request.
  */
 import type { Principal } from "../auth/principal";
 import type { Bindings } from "../env";
 import { GatewayError } from "../errors";
+import { TtlLru } from "../keys/cache";
 import { type AppliedLimit, exhaustedField, type LimitedCall, limitsFor, policyField, type RateLimitConfig } from "./policy";
 
 /** Limits of one call kind for one principal, and the `RateLimit-Policy` value they make. */
 interface Plan {
   readonly limits: readonly AppliedLimit[];
   readonly policy: string;
+  /** Per limit, its key in `refusals` (binding and counter). */
+  readonly memoKeys: readonly string[];
 }
+
+/** How long this isolate refuses a counter the binding refused, without asking the binding again. */
+export const REFUSAL_MEMO_MS = 1000;
+const refusals = new TtlLru<string, true>(10_000, REFUSAL_MEMO_MS);
 
 // Verifiers hand out the same principal object for every request of a cached key or token, so a
 // warm request finds its plan here; per config, since a principal may outlive a config.
@@ -41,7 +51,7 @@ function planFor(config: RateLimitConfig, principal: Principal, call: LimitedCal
   let plan = byCall[call];
   if (!plan) {
     const limits = limitsFor(config, principal, call);
-    plan = { limits, policy: policyField(limits) };
+    plan = { limits, policy: policyField(limits), memoKeys: limits.map((l) => `${l.spec.binding} ${l.counter}`) };
     byCall[call] = plan;
   }
   return plan;
@@ -104,23 +114,29 @@ export async function enforceRateLimits(env: Bindings, config: RateLimitConfig, 
   if (!config.enabled) return undefined;
   const plan = planFor(config, principal, call);
   const failClosed = call === "key_api_write" || call === "key_creation";
-  for (const limit of plan.limits) {
+  const now = Date.now();
+  for (const [i, limit] of plan.limits.entries()) {
+    if (refusals.get(plan.memoKeys[i]!, now)) throw rateLimited(limit, plan);
     let success: boolean;
     try {
       success = (await env[limit.spec.binding]!.limit({ key: limit.counter })).success;
     } catch (cause) {
-      logFailure(limit, call, failClosed, cause, Date.now());
+      logFailure(limit, call, failClosed, cause, now);
       if (failClosed) {
         throw new GatewayError("rate_limiter_unavailable", { detail: "The rate limiter is unavailable; retry shortly.", headers: { "retry-after": "1" }, cause });
       }
       continue;
     }
-    if (!success) throw rateLimited(limit, plan);
+    if (!success) {
+      refusals.set(plan.memoKeys[i]!, true, now);
+      throw rateLimited(limit, plan);
+    }
   }
   return plan.policy;
 }
 
-/** Forget the failure-log throttle (tests). */
-export function resetRateLimiterLogForTests(): void {
+/** Forget the failure-log throttle and the remembered refusals (tests). */
+export function resetRateLimiterForTests(): void {
   lastLogged.clear();
+  refusals.clear();
 }

@@ -10,7 +10,7 @@ import { resetKeyCaches } from "../../src/keys/cache";
 import { generateKey, generateKeyId, keyHint } from "../../src/keys/format";
 import { hashKey } from "../../src/keys/hash";
 import { createKey } from "../../src/keys/service";
-import { resetRateLimiterLogForTests } from "../../src/ratelimit/limiter";
+import { resetRateLimiterForTests } from "../../src/ratelimit/limiter";
 import { bearer, sessionToken, unique } from "../helpers/jwt";
 import { callGateway, expectProblem, jsonInit, operator, serviceDeps } from "../helpers/keys";
 
@@ -52,7 +52,7 @@ async function awayFromWindowEdge(windowSeconds = 60, marginMs = 8000): Promise<
 
 beforeEach(async () => {
   resetKeyCaches();
-  resetRateLimiterLogForTests();
+  resetRateLimiterForTests();
   await awayFromWindowEdge();
 });
 afterEach(() => vi.restoreAllMocks());
@@ -102,6 +102,18 @@ describe("an API key", () => {
     // Another organisation is not touched.
     const other = await keyWithTier(unique("org_rl"), "small");
     expect((await gw("/v1/chat/agents", withKey(other.key))).status).toBe(200);
+  });
+
+  it("once refused, is refused from memory for a moment: a client hammering past its limit costs no binding call", async () => {
+    let calls = 0;
+    const counted = {
+      limit: (options: RateLimitOptions) => (calls++, (env as unknown as Record<string, RateLimit>)["RL_TEST_SMALL"]!.limit(options)),
+    } as unknown as RateLimit;
+    const bindings = { ...limited, RL_TEST_SMALL: counted } as Bindings;
+    const { key } = await keyWithTier(unique("org_rl"), "small");
+    for (let i = 0; i < 2; i++) expect((await gw("/v1/chat/agents", withKey(key), bindings)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await expectProblem(await gw("/v1/chat/agents", withKey(key), bindings), 429, "rate_limited");
+    expect(calls).toBe(3);
   });
 
   it("created before tiers existed (no rate_limit on its record) is limited as standard", async () => {
