@@ -62,11 +62,11 @@ describe("create, list, get", () => {
     const tiers = config.rateLimits.tiers.map((t) => t.name);
     const top = tiers.at(-1)!;
     const created = await jsonOf<{ id: string; rate_limit: string }>(
-      cli({ rateLimitTiers: tiers })("create", "--org", "org_tier", "--name", "big", "--scopes", "chat:read", "--rate-limit", top, "--json"),
+      cli({ rateLimitTiers: tiers })(["create"], { org: "org_tier", name: "big", scopes: "chat:read", "rate-limit": top, json: true }),
     );
     expect(created.rate_limit).toBe(top);
-    expect((await cli()("get", created.id)).stdout).toContain(`  rate limit: ${top}\n`);
-    const unknown = await cli({ rateLimitTiers: tiers })("create", "--org", "org_tier", "--name", "x", "--scopes", "chat:read", "--rate-limit", "gold");
+    expect((await cli()(["get", created.id], {})).stdout).toMatch(new RegExp(`\\nrate limit +${top}\\n`));
+    const unknown = await cli({ rateLimitTiers: tiers })(["create"], { org: "org_tier", name: "x", scopes: "chat:read", "rate-limit": "gold" });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/validation_failed[\s\S]*rate_limit must be one of/);
   });
