@@ -46,7 +46,7 @@ describe("npm run keys: mistakes answered without a stack trace", () => {
     [["list", "--org"], /^keys: --org needs a value: --org <value>\n/],
     [["list", "--org", "--all"], /^keys: --org needs a value/],
     [["list", "--all=yes", "--org", "o"], /^keys: --all is a switch and takes no value: write --all alone\n/],
-    [["create", "--org", "o", "--name", "n", "--grace", "5"], /^keys: create does not take --grace \(it takes --org, --name, --scopes\)\nRun `npm run -s keys -- create --help`/],
+    [["create", "--org", "o", "--name", "n", "--grace", "5"], /^keys: create does not take --grace \(it takes --org, --name, --scopes, --rate-limit\)\nRun `npm run -s keys -- create --help`/],
     [["get", "--env", "prod"], /^keys: --env must be staging or production \(got "prod"\); leave it out for local KV\n/],
   ])("%j → exit 2", (argv, message) => {
     const result = run("keys", ...argv);
