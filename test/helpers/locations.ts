@@ -81,7 +81,15 @@ let counter = 0;
 /** A new location with its own cache, key caches, stale KV and counted log calls. */
 export async function makeLocation(name: string, vars: Partial<Bindings> = {}): Promise<Location> {
   const probe: LogProbe = { since: 0, append: 0, mode: "ok" };
-  const bindings: Bindings = { ...(env as unknown as Bindings), ...vars, API_KEYS: staleKv(), REVOCATION_LOG: probedLog(probe) };
+  // Rate limits off: every simulated location would share Miniflare's one limiter, where real
+  // locations each count their own (the simulations send hundreds of requests with one key).
+  const bindings: Bindings = {
+    ...(env as unknown as Bindings),
+    RATE_LIMITS_ENABLED: "false",
+    ...vars,
+    API_KEYS: staleKv(),
+    REVOCATION_LOG: probedLog(probe),
+  };
   const config = getConfig(bindings);
   const cache = await caches.open(`location-${name}-${++counter}`);
   const feed = new RevocationFeed({
