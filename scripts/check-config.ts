@@ -36,7 +36,8 @@ export function bindingsOf(config: WranglerConfig): Record<string, unknown> {
   named(config.services);
   named(config.r2_buckets);
   named(config.durable_objects?.bindings);
-  named(config.ratelimits);
+  // The gateway checks that each rate limit it names is a binding with `limit` (src/env.ts).
+  for (const r of config.ratelimits ?? []) bindings[r.name] = { standIn: true, limit: async () => ({ success: true }) };
   named(config.analytics_engine_datasets);
   if (config.assets?.binding) bindings[config.assets.binding] = { standIn: true };
   if (config.version_metadata?.binding) bindings[config.version_metadata.binding] = { id: "", tag: "", timestamp: "" };
