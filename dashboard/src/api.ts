@@ -3,7 +3,7 @@
  * (docs/api-keys.md), with `Authorization: Bearer <session token>`. Shapes come from the worker's
  * own types (src/keys/service.ts).
  */
-import type { CreatedKey, KeyList, RotatedKey } from "./types";
+import type { AuditPage, CreatedKey, KeyDetail, KeyList, KeyView, RotatedKey, UsageSeries } from "./types";
 import type { Problem } from "./problems";
 import { type OneTimeSecret, takeSecret } from "./secret";
 
@@ -30,6 +30,13 @@ export interface KeysApi {
   rotate(id: string, graceSeconds: number): Promise<RotatedKey>;
   rotateMany(ids: string[], graceSeconds: number): Promise<RotatedKey[]>;
   remove(id: string): Promise<void>;
+  get(id: string): Promise<KeyDetail>;
+  /** Hourly usage in [from, to) (ISO instants). */
+  usage(id: string, from: string, to: string): Promise<UsageSeries>;
+  /** Replace a key's grants (the page only ever narrows). */
+  setScopes(id: string, scopes: readonly string[]): Promise<KeyView>;
+  /** A page of the organisation's audit log, newest first. */
+  audit(cursor: string | null): Promise<AuditPage>;
 }
 
 /** The key API, authenticated with whatever `getToken` returns at the time of each call. */
@@ -64,6 +71,10 @@ export function keysApi(getToken: () => Promise<string>): KeysApi {
     rotateMany: async (ids, graceSeconds) =>
       (await call<{ data: RotatedKey[] }>("POST", "/rotate", { ids, grace_period_seconds: graceSeconds })).data,
     remove: (id) => call("DELETE", `/${encodeURIComponent(id)}`),
+    get: (id) => call("GET", `/${encodeURIComponent(id)}`),
+    usage: (id, from, to) => call("GET", `/${encodeURIComponent(id)}/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
+    setScopes: (id, scopes) => call("PATCH", `/${encodeURIComponent(id)}`, { scopes }),
+    audit: (cursor) => call("GET", `/audit?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
   };
 }
 

@@ -2,8 +2,8 @@
  * What the page shows, as plain functions of the API's data (no DOM, no clock: callers pass `now`).
  * Unit-tested in test/unit/dashboard-format.test.ts.
  */
-import type { KeyView, RotatedKey } from "./types";
-import { expandScopes, PRESETS, RESOURCES, type Resource, type Scope } from "../../src/scopes";
+import type { AuditEntry, KeyView, RotatedKey, UsageSeries } from "./types";
+import { expandScopes, PRESETS, RESOURCES, type Resource, type Scope, sortScopes } from "../../src/scopes";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -12,6 +12,9 @@ const DAY = 24 * HOUR;
 /** What "immediately" means for a delete or a rotation without grace (docs/api-keys.md, "Revocation and its bound"). */
 export const REVOCATION_BOUND =
   "It is refused from the next request where this was handled, and at every location within 5 seconds.";
+
+/** When a narrowed key loses its scopes (docs/api-keys.md, "Edit"): the same bound as a delete. */
+export const NARROW_BOUND = "It loses the other scopes from the next request where this was handled, and at every location within 5 seconds.";
 
 /** "just now", "5 min ago", "3 h ago", "4 days ago", then the date. */
 export function relativeTime(iso: string, now: number): string {
@@ -146,4 +149,90 @@ export function envFile(rotated: readonly Pick<RotatedKey, "id" | "name" | "key"
     lines.push("", `# ${key.name.replace(/[\r\n]+/g, " ")} (${key.id}; ${oldEnds})`, `${envVarName(key.name, taken)}=${key.key}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** Hours the usage sparkline covers: the last 7 days. */
+export const SPARKLINE_HOURS = 7 * 24;
+
+/** The start of the hour `ms` falls in. */
+export const hourStart = (ms: number) => ms - (ms % HOUR);
+
+/** Requests per hour for `hours` hours from `from` (epoch ms, an hour's start): absent hours are 0. */
+export function hourlyRequests(series: Pick<UsageSeries, "data">, from: number, hours: number): number[] {
+  const counts = new Array<number>(hours).fill(0);
+  for (const point of series.data) {
+    const index = Math.floor((Date.parse(point.hour) - from) / HOUR);
+    if (index >= 0 && index < hours) counts[index]! += point.requests;
+  }
+  return counts;
+}
+
+/** The `points` of an SVG polyline drawing `values` in a `width` × `height` box (0 at the bottom). */
+export function sparklinePoints(values: readonly number[], width: number, height: number): string {
+  const max = Math.max(1, ...values);
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  return values.map((v, i) => `${+(i * step).toFixed(1)},${+(height - 1 - (v / max) * (height - 2)).toFixed(1)}`).join(" ");
+}
+
+/** The sparkline in words (its accessible name): "12 requests in the last 7 days, at most 5 in one hour". */
+export function usageSummary(values: readonly number[]): string {
+  const total = values.reduce((a, b) => a + b, 0);
+  if (total === 0) return "No requests in the last 7 days";
+  return `${total} ${total === 1 ? "request" : "requests"} in the last 7 days, at most ${Math.max(...values)} in one hour`;
+}
+
+/** The concrete scopes `grants` give that `suggested` does not: what the key holds and did not use. */
+export function unusedScopes(grants: readonly string[], suggested: readonly string[]): Scope[] {
+  const keep = expandScopes(suggested);
+  return sortScopes(expandScopes(grants)).filter((s) => !keep.has(s));
+}
+
+const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
+  "key.created": "Created",
+  "key.updated": "Edited",
+  "key.rotated": "Rotated",
+  "key.bulk_rotated": "Rotated (bulk)",
+  "key.deleted": "Deleted",
+  "key.escalation_refused": "Refused: scopes not held",
+  "key.leak_revoked": "Revoked as leaked",
+  "org.keys_revoked": "All keys revoked",
+};
+
+/** An audit action as a person reads it. */
+export function auditActionLabel(action: string): string {
+  return AUDIT_ACTIONS[action] ?? action;
+}
+
+/** The key's name as the entry recorded it (for keys no longer listed). */
+export function auditKeyName(entry: Pick<AuditEntry, "before" | "after">): string {
+  const name = record(entry.after)["name"] ?? record(entry.before)["name"];
+  return typeof name === "string" ? name : "";
+}
+
+/** Who acted, as in the list's "Created by". */
+export function actorLabel(actor: AuditEntry["actor"]): string {
+  return actor.method === "jwt" || actor.method === "api_key" || actor.method === "operator"
+    ? createdByLabel(actor as KeyView["created_by"])
+    : `${actor.method} ${actor.id}`;
+}
+
+const record = (value: unknown): Record<string, unknown> => (typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {});
+const list = (value: unknown) => (Array.isArray(value) ? value.join(" ") : String(value ?? "—"));
+
+/** What an audit entry changed, in one line: "scopes: chat:* → chat:read", "new key key_…", "missing voice:read". */
+export function auditDetail(entry: Pick<AuditEntry, "action" | "before" | "after" | "detail">): string {
+  const before = record(entry.before);
+  const after = record(entry.after);
+  const detail = record(entry.detail);
+  if (entry.action === "key.updated") {
+    const changes = ["name", "scopes", "metadata"]
+      .filter((field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]))
+      .map((field) => (field === "metadata" ? "metadata changed" : `${field}: ${list(before[field])} → ${list(after[field])}`));
+    return changes.join("; ") || "no change";
+  }
+  if (entry.action === "key.escalation_refused") return `${String(detail["operation"] ?? "")} asked for ${list(detail["missing_scopes"])}`;
+  if (typeof detail["new_key_id"] === "string") return `replaced by ${detail["new_key_id"]}`;
+  if (typeof detail["rotated_from"] === "string") return `replaces ${detail["rotated_from"]}`;
+  const shown = entry.action === "key.deleted" ? before : after;
+  return typeof shown["name"] === "string" ? `“${shown["name"]}” ${list(shown["scopes"])}` : "";
 }

@@ -13,11 +13,20 @@ import {
   keyStatus,
   relativeTime,
   usedRecently,
+  actorLabel,
+  auditActionLabel,
+  auditDetail,
+  auditKeyName,
+  hourlyRequests,
+  sparklinePoints,
+  unusedScopes,
+  usageSummary,
 } from "../../dashboard/src/format";
 import { describeProblem } from "../../dashboard/src/problems";
 import { OneTimeSecret, takeSecret } from "../../dashboard/src/secret";
 import type * as Page from "../../dashboard/src/types";
-import type { CreatedKey, KeyList, KeyView, RotatedKey } from "../../src/keys/service";
+import type { AuditPage } from "../../src/audit/query";
+import type { CreatedKey, KeyDetail, KeyList, KeyView, RotatedKey, UsageSeries } from "../../src/keys/service";
 import { expandScopes, sessionScopes } from "../../src/scopes";
 
 const NOW = Date.parse("2026-11-27T15:00:00.000Z");
@@ -28,6 +37,68 @@ describe("the page's types follow the worker's", () => {
     expectTypeOf<CreatedKey>().toExtend<Page.CreatedKey>();
     expectTypeOf<RotatedKey>().toExtend<Page.RotatedKey>();
     expectTypeOf<KeyList>().toExtend<Page.KeyList>();
+    expectTypeOf<KeyDetail>().toExtend<Page.KeyDetail>();
+    expectTypeOf<UsageSeries>().toExtend<Page.UsageSeries>();
+    expectTypeOf<AuditPage>().toExtend<Page.AuditPage>();
+  });
+});
+
+describe("usage and audit (issue 12)", () => {
+  const H = 3_600_000;
+  const from = Date.parse("2026-11-27T00:00:00.000Z");
+  const point = (hour: number, requests: number) => ({
+    hour: new Date(from + hour * H).toISOString(),
+    requests,
+    allowed: requests,
+    refused_scope: 0,
+    rate_limited: 0,
+    scopes: {},
+  });
+
+  it("fills the hours without requests with 0 and drops points outside the window", () => {
+    const series = { data: [point(0, 2), point(3, 5), point(-1, 9), point(6, 9)] };
+    expect(hourlyRequests(series, from, 6)).toEqual([2, 0, 0, 5, 0, 0]);
+  });
+
+  it("draws the sparkline in its box, tallest value at the top, zero at the bottom", () => {
+    expect(sparklinePoints([0, 4, 2], 100, 10)).toBe("0,9 50,1 100,5");
+    expect(sparklinePoints([0, 0], 100, 10)).toBe("0,9 100,9");
+  });
+
+  it.each([
+    [[0, 0, 0], "No requests in the last 7 days"],
+    [[0, 1, 0], "1 request in the last 7 days, at most 1 in one hour"],
+    [[3, 0, 9], "12 requests in the last 7 days, at most 9 in one hour"],
+  ])("summarises %j as %s", (values, text) => {
+    expect(usageSummary(values)).toBe(text);
+  });
+
+  it.each([
+    [["read-only"], ["agents:read"], ["chat:read", "voice:read"]],
+    [["*"], ["chat:write"], ["agents:read", "agents:write", "voice:read", "voice:write", "api-keys:read", "api-keys:write"]],
+    [["chat:*"], ["chat:write"], []],
+  ])("a key granted %j that needed %j did not use %j", (grants, suggested, unused) => {
+    expect(unusedScopes(grants, suggested)).toEqual(unused);
+  });
+
+  it("describes audit entries in words", () => {
+    expect(auditActionLabel("key.updated")).toBe("Edited");
+    expect(auditActionLabel("key.something_new")).toBe("key.something_new");
+    expect(actorLabel({ method: "jwt", id: "user_2abc" })).toBe("user_2abc");
+    expect(actorLabel({ method: "api_key", id: "key_x" })).toBe("key key_x");
+    const edit = {
+      action: "key.updated",
+      before: { name: "a", scopes: ["chat:*"], metadata: null },
+      after: { name: "b", scopes: ["chat:read"], metadata: { x: 1 } },
+      detail: null,
+    };
+    expect(auditDetail(edit)).toBe("name: a → b; scopes: chat:* → chat:read; metadata changed");
+    expect(auditKeyName(edit)).toBe("b");
+    expect(auditDetail({ action: "key.escalation_refused", before: null, after: null, detail: { operation: "update", missing_scopes: ["chat:write"] } })).toBe(
+      "update asked for chat:write",
+    );
+    expect(auditDetail({ action: "key.rotated", before: {}, after: null, detail: { new_key_id: "key_new" } })).toBe("replaced by key_new");
+    expect(auditDetail({ action: "key.deleted", before: { name: "x", scopes: ["*"] }, after: null, detail: null })).toBe("“x” *");
   });
 });
 

@@ -2,22 +2,25 @@ import { useEffect, useState } from "hono/jsx/dom";
 import { type OneTimeSecret, takeSecret } from "../secret";
 import type { KeyView } from "../types";
 import { ApiError, type BulkOutcome, type KeysApi, rotateInBatches } from "../api";
-import { createdByLabel, grantLabel, keyStatus, REVOCATION_BOUND } from "../format";
+import { createdByLabel, grantLabel, keyStatus, NARROW_BOUND, REVOCATION_BOUND } from "../format";
 import { describeProblem, type ProblemMessage } from "../problems";
 import type { Session } from "../session";
 import { ProblemAlert, Time } from "./bits";
 import { CreateKeyDialog } from "./CreateKeyDialog";
 import { DeleteDialog } from "./DeleteDialog";
-import { ClockIcon, DotIcon, KeyIcon, PlusIcon, RotateIcon, TrashIcon } from "./icons";
+import { ChartIcon, ClockIcon, DotIcon, KeyIcon, PlusIcon, RotateIcon, TrashIcon } from "./icons";
+import { AuditLog } from "./AuditLog";
 import { NewKeysDialog } from "./NewKeysDialog";
 import { RotateDialog } from "./RotateDialog";
+import { UsageDialog } from "./UsageDialog";
 
 type Flow =
   | { kind: "create" }
   | { kind: "created"; key: KeyView; secret: OneTimeSecret }
   | { kind: "rotate"; keys: KeyView[] }
   | { kind: "rotated"; outcomes: BulkOutcome[] }
-  | { kind: "delete"; key: KeyView };
+  | { kind: "delete"; key: KeyView }
+  | { kind: "usage"; key: KeyView };
 
 const split = <T extends { key: string }>(answer: T) => {
   const [rotated, secret] = takeSecret(answer);
@@ -41,6 +44,7 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
   const [flow, setFlow] = useState<Flow | null>(null);
   const [notice, setNotice] = useState("");
   const [now, setNow] = useState(Date.now());
+  const [tab, setTab] = useState<"keys" | "audit">("keys");
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 30_000);
@@ -163,6 +167,35 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
 
       {problem ? <ProblemAlert problem={problem} onRetry={() => void load(null)} onSignIn={props.onSignInAgain} /> : null}
 
+      <div class="tabs" role="tablist" aria-label="API keys views">
+        {(["keys", "audit"] as const).map((name) => (
+          <button
+            type="button"
+            role="tab"
+            id={`tab-${name}`}
+            aria-selected={tab === name ? "true" : "false"}
+            aria-controls={`panel-${name}`}
+            tabindex={tab === name ? 0 : -1}
+            class="tab"
+            onClick={() => setTab(name)}
+            onKeyDown={(e: KeyboardEvent) => {
+              if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+              const next = name === "keys" ? "audit" : "keys";
+              setTab(next);
+              document.getElementById(`tab-${next}`)?.focus();
+            }}
+          >
+            {name === "keys" ? "Keys" : "Audit log"}
+          </button>
+        ))}
+      </div>
+
+      {tab === "audit" ? (
+        <div role="tabpanel" id="panel-audit" aria-labelledby="tab-audit">
+          <AuditLog api={api} names={new Map(keys.map((k) => [k.id, k.name]))} now={now} />
+        </div>
+      ) : (
+      <div role="tabpanel" id="panel-keys" aria-labelledby="tab-keys">
       {loaded && keys.length === 0 ? (
         <section class="empty" aria-labelledby="empty-title">
           <span class="empty-icon">
@@ -249,12 +282,11 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
                   <th scope="col">Scopes</th>
                   <th scope="col">Created</th>
                   <th scope="col">Last used</th>
+                  <th scope="col">Requests (30 days)</th>
                   <th scope="col">Status</th>
-                  {canWrite ? (
-                    <th scope="col">
-                      <span class="sr-only">Actions</span>
-                    </th>
-                  ) : null}
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -283,22 +315,29 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
                         <span class="muted small block">by {createdByLabel(key.created_by)}</span>
                       </td>
                       <td data-label="Last used">{key.last_used_at ? <Time iso={key.last_used_at} now={now} /> : <span class="muted">Never</span>}</td>
+                      <td data-label="Requests (30 days)">{key.requests_30d ?? <span class="muted">—</span>}</td>
                       <td data-label="Status">
                         <span class={`status status-${status.kind}`}>
                           {status.kind === "active" ? <DotIcon /> : <ClockIcon />}
                           {status.label}
                         </span>
+                        {key.stale ? <span class="status status-stale block">Unused for 90 days</span> : null}
                       </td>
-                      {canWrite ? (
-                        <td class="col-actions">
-                          <button type="button" class="btn btn-ghost btn-small" onClick={() => setFlow({ kind: "rotate", keys: [key] })}>
-                            <RotateIcon /> Rotate<span class="sr-only"> {key.name}</span>
-                          </button>
-                          <button type="button" class="btn btn-ghost btn-small btn-ghost-danger" onClick={() => setFlow({ kind: "delete", key })}>
-                            <TrashIcon /> Delete<span class="sr-only"> {key.name}</span>
-                          </button>
-                        </td>
-                      ) : null}
+                      <td class="col-actions">
+                        <button type="button" class="btn btn-ghost btn-small" onClick={() => setFlow({ kind: "usage", key })}>
+                          <ChartIcon /> Usage<span class="sr-only"> {key.name}</span>
+                        </button>
+                        {canWrite ? (
+                          <>
+                            <button type="button" class="btn btn-ghost btn-small" onClick={() => setFlow({ kind: "rotate", keys: [key] })}>
+                              <RotateIcon /> Rotate<span class="sr-only"> {key.name}</span>
+                            </button>
+                            <button type="button" class="btn btn-ghost btn-small btn-ghost-danger" onClick={() => setFlow({ kind: "delete", key })}>
+                              <TrashIcon /> Delete<span class="sr-only"> {key.name}</span>
+                            </button>
+                          </>
+                        ) : null}
+                      </td>
                     </tr>
                   );
                 })}
@@ -324,6 +363,8 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
           Loading keys…
         </p>
       ) : null}
+      </div>
+      )}
 
       {flow?.kind === "create" ? (
         <CreateKeyDialog
@@ -342,6 +383,19 @@ export function KeysPage(props: { session: Session; api: KeysApi; onSignInAgain:
       {flow?.kind === "rotate" ? <RotateDialog keys={flow.keys} onCancel={() => setFlow(null)} onRotate={(grace) => rotate(flow.keys, grace)} /> : null}
       {flow?.kind === "rotated" ? (
         <NewKeysDialog title={flow.outcomes.length === 1 ? "Save your new key" : "Rotation results"} outcomes={flow.outcomes} onClose={() => setFlow(null)} />
+      ) : null}
+      {flow?.kind === "usage" ? (
+        <UsageDialog
+          api={api}
+          keyView={flow.key}
+          canWrite={canWrite}
+          onClose={() => setFlow(null)}
+          onNarrowed={(narrowed) => {
+            setFlow(null);
+            setNotice(`Narrowed “${narrowed.name}” to ${narrowed.scopes.join(", ")}. ${NARROW_BOUND}`);
+            void load(null);
+          }}
+        />
       ) : null}
       {flow?.kind === "delete" ? <DeleteDialog keyView={flow.key} now={now} onCancel={() => setFlow(null)} onDelete={() => remove(flow.key)} /> : null}
     </>

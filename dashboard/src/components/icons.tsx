@@ -13,6 +13,7 @@ export const AlertIcon = icon("M12 8v5M12 16h.01M10.3 3.9L2 18a2 2 0 0 0 1.7 3h1
 export const PlusIcon = icon("M12 5v14M5 12h14");
 export const RotateIcon = icon("M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7");
 export const TrashIcon = icon("M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3");
+export const ChartIcon = icon("M3 17l5-6 4 3 5-7 4 4");
 export const DownloadIcon = icon("M12 4v11M7 10l5 5 5-5M5 20h14");
 export const DotIcon = () => (
   <svg class="icon dot" viewBox="0 0 24 24" width="10" height="10" aria-hidden="true" focusable="false">
