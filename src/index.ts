@@ -24,6 +24,7 @@ import { leakedKeysHandler } from "./keys/leaked";
 import { checkPath } from "./path";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
+import { guardStream } from "./proxy/streams";
 import { forward, tooLarge } from "./proxy/forward";
 import { enforceRateLimits } from "./ratelimit/limiter";
 import { type LimitedCall, limitedCall } from "./ratelimit/policy";
@@ -130,13 +131,18 @@ app.all("*", async (c) => {
   const route = c.var.route;
   // Paths under the key API that its router does not know end here, never at an origin.
   if (route.target.kind !== "origin") throw new GatewayError("not_found", { detail: "No route matches this path." });
-  return forward(c.req.raw, {
+  const response = await forward(c.req.raw, {
     origin: c.env[route.target.binding],
     principal: c.var.principal,
     requestId: c.var.requestId,
     timeoutMs: c.var.config.limits.originTimeoutMs,
     maxBodyBytes: c.var.config.limits.maxBodyBytes,
     unwrapDevErrors: c.var.config.environment === "development",
+  });
+  // An event stream ends when its credential does (revoked key, expired token): src/proxy/streams.ts.
+  return guardStream(response, c.var.principal, {
+    checkMs: c.var.config.revocation.checkMs,
+    waitUntil: (work) => c.executionCtx.waitUntil(work),
   });
 });
 

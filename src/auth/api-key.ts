@@ -13,7 +13,8 @@ import { forgetKey, type KeyCaches, type VerifiedKey } from "../keys/cache";
 import { checkKeyFormat, type KeyFormatError } from "../keys/format";
 import { hashKey } from "../keys/hash";
 import { type KeyRecord, KeyStore, kvFromBinding } from "../keys/store";
-import { feedFor } from "../revocation/feed";
+import { feedDue, feedFor, type RevocationFeed } from "../revocation/feed";
+import { bindStreams } from "../proxy/streams";
 import { expandScopes } from "../scopes";
 import type { VerifierDeps } from "./deps";
 import type { Principal } from "./principal";
@@ -54,6 +55,7 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
     }
     verified = toVerified(record);
     keyCaches.verified.set(hash, verified, now);
+    bindKeyStreams(verified.principal, hash, record, feed);
   }
 
   const { record } = verified;
@@ -70,6 +72,7 @@ export async function verifyApiKey(key: string, deps: VerifierDeps): Promise<Pri
   if (regrant && regrant.changedAt > editedAt(record) && regrant.changedAt !== verified.grantsChangedAt) {
     verified.principal = { ...verified.principal, scopes: expandScopes(regrant.grants) };
     verified.grantsChangedAt = regrant.changedAt;
+    bindKeyStreams(verified.principal, hash, record, feed);
   }
 
   recordUse(record, deps, keyCaches, now);
@@ -107,6 +110,14 @@ function toVerified(record: KeyRecord): VerifiedKey {
       ...(record.rate_limit !== undefined ? { rateLimitTier: record.rate_limit } : {}),
     },
   };
+}
+
+/** A stream carried for this key ends when the feed revokes it (src/proxy/streams.ts). */
+function bindKeyStreams(principal: Principal, hash: string, record: KeyRecord, feed: RevocationFeed): void {
+  bindStreams(principal, {
+    revoked: () => feed.isRevoked(hash, record, feed.now()),
+    refresh: () => (feedDue(feed.now(), feed.checkedAt, feed.config.checkMs) === "fresh" || !feed.config.feed ? Promise.resolve() : feed.refresh()),
+  });
 }
 
 const editedAt = (record: KeyRecord) => (record.updated_at === undefined ? Number.NEGATIVE_INFINITY : Date.parse(record.updated_at));

@@ -6,6 +6,7 @@
  * `iss`, `aud`, `exp`, `nbf`, required times, template age), then the Clerk-specific claims in
  * `jwt-claims.ts`. jose's errors are mapped here, and nothing here ever logs a token.
  */
+import { bindStreams } from "../proxy/streams";
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify, type JWTVerifyOptions } from "jose";
 import type { Config } from "../env";
 import { GatewayError } from "../errors";
@@ -109,6 +110,8 @@ export async function verifySessionToken(token: string, deps: VerifierDeps): Pro
     scopes: sessionScopes(identity.orgRole, identity.orgPermissions),
   };
   cache.set(digest, principal, identity.expiresAt * 1000, nowMs);
+  // A stream carried for this token ends at its `exp` (src/proxy/streams.ts).
+  bindStreams(principal, { expiresAt: identity.expiresAt * 1000 });
   return principal;
 }
 
