@@ -194,8 +194,8 @@ const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "key.bulk_rotated": "Rotated (bulk)",
   "key.deleted": "Deleted",
   "key.escalation_refused": "Refused: scopes not held",
-  "key.leak_revoked": "Revoked as leaked",
-  "org.keys_revoked": "All keys revoked",
+  "key.leak_revoked": "Revoked: reported leaked",
+  "org.keys_revoked": "Every key revoked (kill switch)",
 };
 
 /** An audit action as a person reads it. */

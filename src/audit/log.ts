@@ -17,7 +17,11 @@ export type AuditAction =
   | "key.rotated"
   | "key.bulk_rotated"
   | "key.deleted"
-  | "key.escalation_refused";
+  | "key.escalation_refused"
+  /** A key reported as leaked (`POST /v1/chat/api-keys/revoke`), revoked and deleted. */
+  | "key.leak_revoked"
+  /** The organisation kill switch: every key of the organisation revoked (one row, no key). */
+  | "org.keys_revoked";
 
 /** Who acted: a key, a Clerk user, an operator of the CLI, or the gateway itself. */
 export interface AuditActor {

@@ -666,7 +666,7 @@ export async function revokeLeakedKeys(deps: KeyServiceDeps, hashes: readonly st
   }
   try {
     await deps.audit?.record(
-      found.map((stored) => ({ action: "key.deleted" as const, orgId: stored.org_id, keyId: stored.id, before: created(stored), detail: { reason: "leaked_key_report" } })),
+      found.map((stored) => ({ action: "key.leak_revoked" as const, orgId: stored.org_id, keyId: stored.id, before: created(stored), detail: { reason: "leaked_key_report" } })),
     );
   } catch (cause) {
     // The key is revoked all the same: a leaked key matters more than its audit row (logged).
@@ -697,7 +697,9 @@ export interface OrganizationRevocation {
 export async function revokeOrganization(deps: KeyServiceDeps, actor: Actor): Promise<OrganizationRevocation> {
   const orgId = actor.orgId;
   const now = clock(deps);
-  await recordRevocations(deps, [{ kind: "org", subject: orgId, not_after: now, reason: "org" }]);
+  // Audited first, like every change: an audit log that cannot take the row stops the kill switch (503).
+  const event: AuditEvent = { action: "org.keys_revoked", orgId, keyId: null, detail: { revoked_before: iso(now) } };
+  await audited(deps, [event], () => recordRevocations(deps, [{ kind: "org", subject: orgId, not_after: now, reason: "org" }]));
   let deleted = 0;
   let cursor: string | undefined;
   do {

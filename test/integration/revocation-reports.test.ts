@@ -51,7 +51,7 @@ describe("POST /v1/chat/api-keys/revoke (leaked keys)", () => {
     const admin = await seedKey("org_leak_audit");
     expect((await report([live.key])).status).toBe(202);
     const audit = (await (await gw(`/v1/chat/api-keys/audit?key_id=${live.id}`, withKey(admin.key))).json()) as { data: Record<string, unknown>[] };
-    expect(audit.data[0]).toMatchObject({ action: "key.deleted", actor: { method: "system", id: "leaked-key-report" }, detail: { reason: "leaked_key_report" } });
+    expect(audit.data[0]).toMatchObject({ action: "key.leak_revoked", actor: { method: "system", id: "leaked-key-report" }, detail: { reason: "leaked_key_report" } });
   });
 
   it.each([
@@ -98,6 +98,22 @@ describe("POST /v1/chat/api-keys/revoke-all (organisation kill switch)", () => {
     const after = await seedKey("org_kill");
     expect((await gw("/v1/chat/agents", withKey(after.key))).status).toBe(200);
     expect((await records()).some((r) => r["kind"] === "org" && r["subject"] === "org_kill" && r["reason"] === "org")).toBe(true);
+
+    // Audited: one organisation row first (who, from where), then each key's deletion.
+    const audit = (await (await gw("/v1/chat/api-keys/audit?limit=10", withKey(after.key))).json()) as { data: Record<string, unknown>[] };
+    const org = audit.data.find((e) => e["action"] === "org.keys_revoked");
+    expect(org).toMatchObject({ org_id: "org_kill", key_id: null, actor: { method: "api_key", id: admin.id }, request_id: res.headers.get("x-request-id") });
+    expect(audit.data.filter((e) => e["action"] === "key.deleted").map((e) => e["key_id"]).sort()).toEqual([admin.id, ...others.map((k) => k.id)].sort());
+  });
+
+  it("an audit log that cannot be written stops it: 503 audit_unavailable, no key refused", async () => {
+    const admin = await seedKey("org_kill_audit_down");
+    const failingD1 = { prepare: () => { throw new Error("D1 down (test)"); }, batch: () => Promise.reject(new Error("D1 down (test)")) } as unknown as D1Database;
+    const bindings = { ...(env as unknown as Bindings), AUDIT_DB: failingD1 };
+    const res = await callGateway(bindings, "/v1/chat/api-keys/revoke-all", withKey(admin.key, jsonInit("POST", { org_id: "org_kill_audit_down" })));
+    await expectProblem(res, 503, "audit_unavailable");
+    expect((await records()).some((r) => r["kind"] === "org" && r["subject"] === "org_kill_audit_down")).toBe(false);
+    expect((await gw("/v1/chat/agents", withKey(admin.key))).status).toBe(200);
   });
 
   it("must be confirmed with the caller's own org_id (400 otherwise, nothing revoked); other methods 405", async () => {
