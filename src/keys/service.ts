@@ -47,6 +47,11 @@ export interface KeyServiceDeps {
 /** Records revocations in the log; throws 503 `revocation_log_unavailable` when it cannot (nothing recorded). */
 export interface RevocationSink {
   append(entries: readonly RevocationInput[]): Promise<void>;
+  /**
+   * When the log refuses this key from (epoch ms: its earliest delete, rotation or kill-switch
+   * entry), or null; throws 503 `revocation_log_unavailable` when the log cannot say.
+   */
+  refusedFrom(stored: StoredKey): Promise<number | null>;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -351,6 +356,40 @@ async function removeKey(deps: KeyServiceDeps, stored: StoredKey): Promise<void>
   keyCaches.unknown.set(stored.hash, true, now);
 }
 
+/**
+ * Make a record just written back to KV agree with the revocation log; returns the record as KV
+ * now holds it, or null when the key is gone.
+ *
+ * Why: an edit, or a rotation retiring a key, reads the record and writes it back whole, and KV
+ * has no compare-and-swap: a DELETE (or rotation, or kill switch) landing between the read and
+ * the write would be undone (the key listed and working again, or a grace period's end dropped).
+ * The log is strongly consistent, and every revocation is appended to it BEFORE its KV change.
+ * So a writer that asks the log AFTER its own write either sees the entry and re-applies it here
+ * (deletes the entries again, or restores the end), or the entry was appended after our write had
+ * finished, and the revoker's own KV change then lands after ours. Either way KV ends revoked,
+ * whatever the timing: no lock to expire under a slow writer, and no extra cost for DELETE.
+ * Without a log (the operator CLI) there is nothing to ask (docs/api-keys.md).
+ */
+async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable?: () => Promise<void>): Promise<StoredKey | null> {
+  if (!deps.revocations) return written;
+  let from: number | null;
+  try {
+    from = await deps.revocations.refusedFrom(written);
+  } catch (error) {
+    await onLogUnavailable?.();
+    throw error;
+  }
+  if (from === null) return written;
+  if (from <= clock(deps)) {
+    await removeKey(deps, written);
+    return null;
+  }
+  if (written.expires_at !== undefined && Date.parse(written.expires_at) <= from) return written;
+  const ended = await deps.store.expire(written, iso(from));
+  forgetKey(written.hash);
+  return ended;
+}
+
 /** When a rotated key stops: now (grace 0) or at the end of its grace period, never later than an earlier end. */
 function retirementEnd(stored: StoredKey, graceSeconds: number, now: number): number {
   if (graceSeconds === 0) return now;
@@ -360,12 +399,15 @@ function retirementEnd(stored: StoredKey, graceSeconds: number, now: number): nu
 /** End an old key in KV at `end` (past: delete; ahead: grace period); null when the store failed. */
 async function retire(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<string | null> {
   try {
-    if (end <= clock(deps)) await removeKey(deps, stored);
-    else {
-      await deps.store.expire(stored, iso(end));
-      forgetKey(stored.hash);
+    if (end <= clock(deps)) {
+      await removeKey(deps, stored);
+      return iso(end);
     }
-    return iso(end);
+    const expired = await deps.store.expire(stored, iso(end));
+    forgetKey(stored.hash);
+    // `stored` was read before the rotation: a delete since then must not be undone by this write.
+    const settled = await settle(deps, expired);
+    return settled?.expires_at ?? iso(Math.min(end, clock(deps)));
   } catch (cause) {
     // The log already refuses it everywhere; KV still lists it until it is deleted.
     logWarning("rotation_retire_failed", stored.id, cause);
@@ -447,13 +489,20 @@ export async function updateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
     input.scopes && !sameScopes(stored.scopes, input.scopes)
       ? [{ kind: "grants", subject: stored.hash, not_after: now, grants: [...input.scopes], reason: "edit", key_id: stored.id }]
       : [];
-  await audited(deps, [event], async () => {
+  const settled = await audited(deps, [event], async () => {
     await recordRevocations(deps, regrant);
     await deps.store.update(updated);
+    // A delete or rotation since `findOwned` read the key must win over this write (see `settle`).
+    // If the log cannot say whether one did: the record goes back as it was read, and 503.
+    const restore = () => deps.store.update(stored).catch((cause: unknown) => logWarning("edit_restore_failed", stored.id, cause));
+    const result = await settle(deps, updated, restore);
+    // Deleted meanwhile: as if the edit had come after the delete (its audit row is taken back).
+    if (!result) throw keyNotFound();
+    return result;
   });
   forgetKey(stored.hash);
   const lastUsed = await deps.store.lastUsed([stored.id]);
-  return view(updated, lastUsed.get(stored.id) ?? null);
+  return view(settled, lastUsed.get(stored.id) ?? null);
 }
 
 const sameScopes = (a: readonly string[], b: readonly string[]) => {

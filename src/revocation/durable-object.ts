@@ -72,6 +72,8 @@ const MIGRATIONS: readonly string[] = [
      at        INTEGER NOT NULL
    );
    CREATE INDEX IF NOT EXISTS revocations_not_after ON revocations (not_after);`,
+  // `refusedFrom` looks a key up by its hash (and its organisation) after every edit and retirement.
+  `CREATE INDEX IF NOT EXISTS revocations_subject ON revocations (subject, kind);`,
 ];
 
 /** The log's one instance, by name. */
@@ -149,6 +151,25 @@ export class RevocationLog extends DurableObject {
       ...(typeof r["grants"] === "string" ? { grants: JSON.parse(r["grants"]) as string[] } : {}),
     }));
     return { entries, head: this.#head(), more };
+  }
+
+  /**
+   * When the log refuses this key from (epoch ms), or null: the earliest `not_after` of its `key`
+   * entries and of its organisation's `org` entries cutting off keys created before `createdAt`.
+   * A key management call that wrote a key's record back to KV asks this afterwards
+   * (src/keys/service.ts, `settle`), so a delete or rotation it raced is never undone.
+   */
+  refusedFrom(hash: string, orgId: string, createdAt: number): number | null {
+    const row = this.#sql
+      .exec(
+        `SELECT MIN(not_after) AS at FROM revocations
+          WHERE (kind = 'key' AND subject = ?) OR (kind = 'org' AND subject = ? AND not_after > ?)`,
+        hash,
+        orgId,
+        createdAt,
+      )
+      .one();
+    return row["at"] === null ? null : Number(row["at"]);
   }
 
   /** The full record of the entries after `seq` (reasons, key ids, actors): operators and tests. */

@@ -352,5 +352,6 @@ export function edgeRevocationSink(env: Bindings, config: Config, ctx: Pick<Exec
       feed.noteLocal(entries);
       if (config.revocation.feed) ctx.waitUntil(feed.refresh({ force: true }));
     },
+    refusedFrom: (record) => revocationLog(env.REVOCATION_LOG, config.revocation).refusedFrom(record.hash, record.org_id, Date.parse(record.created_at)),
   };
 }

@@ -15,6 +15,8 @@ export interface RevocationLogClient {
   append(entries: readonly RevocationInput[]): Promise<number>;
   /** Entries after `seq` (one page). */
   since(seq: number): Promise<FeedPage>;
+  /** When the log refuses this key from (epoch ms), or null (see `RevocationLog.refusedFrom`). */
+  refusedFrom(hash: string, orgId: string, createdAt: number): Promise<number | null>;
 }
 
 export interface RevocationLogOptions {
@@ -31,6 +33,7 @@ export function revocationLog(namespace: DurableObjectNamespace<RevocationLog>, 
   return {
     append: (entries) => call(async () => (await stub().append([...entries], options.retentionMs)).seq, options.timeoutMs),
     since: (seq) => call(async () => (await stub().since(seq, FEED_PAGE_MAX)) as FeedPage, options.timeoutMs),
+    refusedFrom: (hash, orgId, createdAt) => call(async () => (await stub().refusedFrom(hash, orgId, createdAt)) as number | null, options.timeoutMs),
   };
 }
 

@@ -69,7 +69,10 @@ export function serviceDeps(kv: KVNamespace = env.API_KEYS): KeyServiceDeps {
     store: new KeyStore(kvFromBinding(kv)),
     pepper: config.apiKeys.pepper,
     prefix: config.apiKeys.issuePrefix,
-    revocations: { append: async (entries) => void (await log.append(entries)) },
+    revocations: {
+      append: async (entries) => void (await log.append(entries)),
+      refusedFrom: (stored) => log.refusedFrom(stored.hash, stored.org_id, Date.parse(stored.created_at)),
+    },
   };
 }
 

@@ -62,6 +62,7 @@ export function probedLog(probe: LogProbe): DurableObjectNamespace<RevocationLog
           probe.append++;
           return guard(() => stub.append(entries, retention) as Promise<unknown>);
         },
+        refusedFrom: (hash: string, orgId: string, createdAt: number) => guard(() => stub.refusedFrom(hash, orgId, createdAt) as Promise<unknown>),
       };
     },
   } as unknown as DurableObjectNamespace<RevocationLog>;
