@@ -390,6 +390,22 @@ async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable
   return ended;
 }
 
+/**
+ * True when the log refuses `stored` already, before `end` (a delete or kill switch since it was
+ * read). Asked after the rotation's own entry is in the log, so the same ordering as `settle`
+ * holds. A log that cannot answer is not a reason to undo a recorded rotation: `retire` asks again.
+ */
+async function revokedMeanwhile(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<boolean> {
+  if (!deps.revocations) return false;
+  try {
+    const from = await deps.revocations.refusedFrom(stored);
+    return from !== null && from < end && from <= clock(deps);
+  } catch (cause) {
+    logWarning("rotation_recheck_failed", stored.id, cause);
+    return false;
+  }
+}
+
 /** When a rotated key stops: now (grace 0) or at the end of its grace period, never later than an earlier end. */
 function retirementEnd(stored: StoredKey, graceSeconds: number, now: number): number {
   if (graceSeconds === 0) return now;
@@ -632,6 +648,11 @@ export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
   await audited(deps, rotationEvents("key.rotated", actor.orgId, stored, issued, graceSeconds), async () => {
     await store(deps, issued);
     await recordRevocations(deps, [revocation(stored, end, "rotate")], () => deps.store.remove(issued.stored));
+    if (await revokedMeanwhile(deps, stored, end)) {
+      // Deleted since `findOwned` read it: no successor for a deleted key (and no audit rows).
+      await deps.store.remove(issued.stored);
+      throw keyNotFound();
+    }
   });
   const oldKeyExpiresAt = await retire(deps, stored, end);
   return { ...issued.created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };

@@ -16,9 +16,19 @@ const gw = (path: string, init?: RequestInit) => exports.default.fetch(`https://
 const as = (key: string, init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, "x-api-key": key } });
 const store = () => new KeyStore(kvFromBinding(env.API_KEYS));
 
-/** A KV binding that, once armed, holds the caller of one `get` after the read until released. */
+/** A KV binding that, once armed, holds the caller of one `get` (after the read) or `put` (before it) until released. */
 function pausingKv(inner: KVNamespace = env.API_KEYS) {
-  let armed: { key: string; reached: () => void; release: Promise<void> } | undefined;
+  type Hold = { key: string; reached: () => void; release: Promise<void> };
+  let armed: Hold | undefined;
+  let armedPut: Hold | undefined;
+  const arm = (key: string, set: (hold: Hold) => void) => {
+    let reached!: () => void;
+    let resume!: () => void;
+    const reachedP = new Promise<void>((r) => (reached = r));
+    const release = new Promise<void>((r) => (resume = r));
+    set({ key, reached, release });
+    return { reached: reachedP, resume };
+  };
   const kv = {
     async get(key: unknown, options?: unknown) {
       const value = await (inner.get as (...a: unknown[]) => Promise<unknown>)(key, options);
@@ -30,7 +40,15 @@ function pausingKv(inner: KVNamespace = env.API_KEYS) {
       }
       return value;
     },
-    put: inner.put.bind(inner),
+    async put(key: unknown, ...rest: unknown[]) {
+      if (armedPut && key === armedPut.key) {
+        const hold = armedPut;
+        armedPut = undefined;
+        hold.reached();
+        await hold.release;
+      }
+      return (inner.put as (...a: unknown[]) => Promise<unknown>)(key, ...rest);
+    },
     delete: inner.delete.bind(inner),
     list: inner.list.bind(inner),
     getWithMetadata: inner.getWithMetadata.bind(inner),
@@ -38,14 +56,9 @@ function pausingKv(inner: KVNamespace = env.API_KEYS) {
   return {
     kv,
     /** Arm: the next read of `key` is held; `reached` resolves once it is, `resume` lets it go. */
-    holdAfterRead(key: string) {
-      let reached!: () => void;
-      let resume!: () => void;
-      const reachedP = new Promise<void>((r) => (reached = r));
-      const release = new Promise<void>((r) => (resume = r));
-      armed = { key, reached, release };
-      return { reached: reachedP, resume };
-    },
+    holdAfterRead: (key: string) => arm(key, (hold) => (armed = hold)),
+    /** Arm: the next write of `key` is held before it is made. */
+    holdBeforePut: (key: string) => arm(key, (hold) => (armedPut = hold)),
   };
 }
 
@@ -124,9 +137,9 @@ describe("read-modify-write calls racing a delete or rotation", () => {
     expect(JSON.parse((await env.API_KEYS.get(`h:${hash}`))!)).toMatchObject({ expires_at: rotated.old_key_expires_at });
   });
 
-  it("a rotation held between its read and retiring the old key does not bring back a key deleted meanwhile", async () => {
+  it("a rotation held after its read while a DELETE answers 204 is 404: no successor, and the key stays deleted", async () => {
     const admin = await seedKey("org_race_rot");
-    const old = await seedKey("org_race_rot", ["chat:read"], "worker");
+    const old = await createKeyAs(admin.key, "worker", ["chat:read"]);
     const paused = pausingKv();
     const hold = paused.holdAfterRead(`k:${old.id}`);
     const rotation = callGateway(bindingsWith(paused.kv), `${API}/${old.id}/rotate`, as(admin.key, jsonInit("POST", { grace_period_seconds: 3600 })));
@@ -134,8 +147,7 @@ describe("read-modify-write calls racing a delete or rotation", () => {
 
     expect((await gw(`${API}/${old.id}`, as(admin.key, { method: "DELETE" }))).status).toBe(204);
     hold.resume();
-    const res = await rotation;
-    expect(res.status).toBe(201);
+    await expectProblem(await rotation, 404, "key_not_found");
 
     const hash = await hashKey(old.key, serviceDeps().pepper);
     expect(await env.API_KEYS.get(`h:${hash}`)).toBeNull();
@@ -143,7 +155,33 @@ describe("read-modify-write calls racing a delete or rotation", () => {
     resetKeyCaches();
     await expectProblem(await gw("/v1/chat", as(old.key)), 401, "invalid_api_key");
     await expectProblem(await gw(`${API}/${old.id}`, as(admin.key)), 404, "key_not_found");
+    expect(await listedIds(admin.key)).toEqual([admin.id]);
+    expect(await auditActions(admin.key, old.id)).toEqual(["key.deleted", "key.created"]);
+  });
+
+  it("a rotation whose check passed, held before retiring the old key while a DELETE answers 204, does not bring it back", async () => {
+    const admin = await seedKey("org_race_retire");
+    const old = await createKeyAs(admin.key, "worker", ["chat:read"]);
+    const hash = await hashKey(old.key, serviceDeps().pepper);
+    const paused = pausingKv();
+    // The grace period's first write: the old key's verification entry, rewritten with its end.
+    const hold = paused.holdBeforePut(`h:${hash}`);
+    const rotation = callGateway(bindingsWith(paused.kv), `${API}/${old.id}/rotate`, as(admin.key, jsonInit("POST", { grace_period_seconds: 3600 })));
+    await hold.reached;
+
+    expect((await gw(`${API}/${old.id}`, as(admin.key, { method: "DELETE" }))).status).toBe(204);
+    hold.resume();
+    const res = await rotation;
+    expect(res.status).toBe(201);
+    const successor = (await res.json()) as { id: string; key: string };
+
+    expect(await env.API_KEYS.get(`h:${hash}`)).toBeNull();
+    expect(await store().findById(old.id)).toBeNull();
+    resetKeyCaches();
+    await expectProblem(await gw("/v1/chat", as(old.key)), 401, "invalid_api_key");
+    await expectProblem(await gw(`${API}/${old.id}`, as(admin.key)), 404, "key_not_found");
     expect(await listedIds(admin.key)).not.toContain(old.id);
+    expect((await gw("/v1/chat", as(successor.key))).status).toBe(200);
   });
 
   it("a PATCH whose check against the log fails is 503 revocation_log_unavailable and leaves the key as it was", async () => {
