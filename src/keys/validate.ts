@@ -141,13 +141,41 @@ function checkGrace(value: unknown, errors: FieldError[]): number {
 }
 
 // RFC 3339 date-time with an explicit offset (no local times: a key must end at one instant).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/**
+ * Epoch ms of an RFC 3339 date-time with a time zone, or NaN when it is not one or names an
+ * impossible date or time: `Date.parse` would shift "2027-02-31T24:00:00Z" to March 4 instead of
+ * refusing it. Refused: month 0 or 13+, a day past its month's end (February 29 outside leap
+ * years), hour 24, minute or second 60 — leap seconds too (RFC 3339 allows :60, but no clock here
+ * can name that instant, and a key's end never needs it) — and offsets beyond ±23:59.
+ */
+export function parseRfc3339(value: string): number {
+  const m = RFC3339.exec(value);
+  if (!m) return NaN;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [offsetHours, offsetMinutes] = [m[8] === undefined ? 0 : Number(m[8]), m[9] === undefined ? 0 : Number(m[9])];
+  const real =
+    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+  return real ? Date.parse(value) : NaN;
+}
+
+/** RFC 3339's shape without a real date or time behind it (e.g. February 30, hour 24). */
+const isImpossible = (value: string) => RFC3339.test(value) && Number.isNaN(parseRfc3339(value));
 
 function checkExpiresAt(value: unknown, now: number, errors: FieldError[]): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const at = typeof value === "string" && RFC3339.test(value) ? Date.parse(value) : NaN;
+  const at = typeof value === "string" ? parseRfc3339(value) : NaN;
   if (!Number.isFinite(at)) {
-    errors.push({ field: "expires_at", message: "must be an RFC 3339 date-time with a time zone, e.g. 2027-01-31T00:00:00Z" });
+    errors.push({
+      field: "expires_at",
+      message:
+        typeof value === "string" && isImpossible(value)
+          ? "is not a real date and time (a day past the end of its month, hour 24, minute or second 60)"
+          : "must be an RFC 3339 date-time with a time zone, e.g. 2027-01-31T00:00:00Z",
+    });
     return undefined;
   }
   if (at < now + MIN_EXPIRY_MS) errors.push({ field: "expires_at", message: "must be at least a minute in the future" });
@@ -306,8 +334,8 @@ const HOUR = 3_600_000;
 
 function checkInstant(field: string, value: string | undefined, errors: FieldError[]): number | undefined {
   if (value === undefined || value === "") return undefined;
-  const at = RFC3339.test(value) ? Date.parse(value) : NaN;
-  if (!Number.isFinite(at)) errors.push({ field, message: "must be an RFC 3339 date-time with a time zone" });
+  const at = parseRfc3339(value);
+  if (!Number.isFinite(at)) errors.push({ field, message: isImpossible(value) ? "is not a real date and time" : "must be an RFC 3339 date-time with a time zone" });
   return Number.isFinite(at) ? at : undefined;
 }
 
