@@ -184,6 +184,21 @@ describe("read-modify-write calls racing a delete or rotation", () => {
     expect((await gw("/v1/chat", as(successor.key))).status).toBe(200);
   });
 
+  it("a PATCH held while an organisation kill switch's entry reaches the log deletes the key rather than writing it back", async () => {
+    // The kill switch appends one `org` entry (every key created before it) before deleting the
+    // organisation's keys from KV: the edit must end with the key deleted, as a delete's would.
+    const target = await seedKey("org_race_kill", ["api-keys:write", "chat:read"], "worker");
+    const paused = pausingKv();
+    const hold = paused.holdAfterRead(`k:${target.id}`);
+    const patch = callGateway(bindingsWith(paused.kv), `${API}/${target.id}`, as(target.key, jsonInit("PATCH", { name: "renamed" })));
+    await hold.reached;
+    await serviceDeps().revocations!.append([{ kind: "org", subject: "org_race_kill", not_after: Date.now(), reason: "org" }]);
+    hold.resume();
+    await expectProblem(await patch, 404, "key_not_found");
+    expect(await store().findById(target.id)).toBeNull();
+    expect(await env.API_KEYS.get(`h:${await hashKey(target.key, serviceDeps().pepper)}`)).toBeNull();
+  });
+
   it("a PATCH whose check against the log fails is 503 revocation_log_unavailable and leaves the key as it was", async () => {
     const location = await makeLocation("race-log-down");
     const admin = await seedKey("org_race_down");
