@@ -49,9 +49,10 @@ export interface RevocationSink {
   append(entries: readonly RevocationInput[]): Promise<void>;
   /**
    * When the log refuses this key from (epoch ms: its earliest delete, rotation or kill-switch
-   * entry), or null; throws 503 `revocation_log_unavailable` when the log cannot say.
+   * entry), or null; throws 503 `revocation_log_unavailable` when the log cannot say. The
+   * management API's sink always has it; the operator CLI's (signed posts) does not (see `settle`).
    */
-  refusedFrom(stored: StoredKey): Promise<number | null>;
+  refusedFrom?(stored: StoredKey): Promise<number | null>;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -368,10 +369,10 @@ async function removeKey(deps: KeyServiceDeps, stored: StoredKey): Promise<void>
  * (deletes the entries again, or restores the end), or the entry was appended after our write had
  * finished, and the revoker's own KV change then lands after ours. Either way KV ends revoked,
  * whatever the timing: no lock to expire under a slow writer, and no extra cost for DELETE.
- * Without a log (the operator CLI) there is nothing to ask (docs/api-keys.md).
+ * The operator CLI's sink cannot ask the log, so its calls are not covered (docs/api-keys.md).
  */
 async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable?: () => Promise<void>): Promise<StoredKey | null> {
-  if (!deps.revocations) return written;
+  if (!deps.revocations?.refusedFrom) return written;
   let from: number | null;
   try {
     from = await deps.revocations.refusedFrom(written);
@@ -396,7 +397,7 @@ async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable
  * holds. A log that cannot answer is not a reason to undo a recorded rotation: `retire` asks again.
  */
 async function revokedMeanwhile(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<boolean> {
-  if (!deps.revocations) return false;
+  if (!deps.revocations?.refusedFrom) return false;
   try {
     const from = await deps.revocations.refusedFrom(stored);
     return from !== null && from < end && from <= clock(deps);
