@@ -24,7 +24,8 @@ import { leakedKeysHandler } from "./keys/leaked";
 import { checkPath } from "./path";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
-import { guardStream } from "./proxy/streams";
+import { guardStream, relayWebSocket, withoutTokenProtocol } from "./proxy/streams";
+import { verifySessionToken } from "./auth/session-token";
 import { forward, tooLarge } from "./proxy/forward";
 import { enforceRateLimits } from "./ratelimit/limiter";
 import { type LimitedCall, limitedCall } from "./ratelimit/policy";
@@ -131,7 +132,9 @@ app.all("*", async (c) => {
   const route = c.var.route;
   // Paths under the key API that its router does not know end here, never at an origin.
   if (route.target.kind !== "origin") throw new GatewayError("not_found", { detail: "No route matches this path." });
-  const response = await forward(c.req.raw, {
+  const guard = { checkMs: c.var.config.revocation.checkMs, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+  const upgrade = isUpgrade(c.req.raw.headers);
+  const response = await forward(upgrade ? withoutTokenProtocol(c.req.raw) : c.req.raw, {
     origin: c.env[route.target.binding],
     principal: c.var.principal,
     requestId: c.var.requestId,
@@ -139,11 +142,12 @@ app.all("*", async (c) => {
     maxBodyBytes: c.var.config.limits.maxBodyBytes,
     unwrapDevErrors: c.var.config.environment === "development",
   });
-  // An event stream ends when its credential does (revoked key, expired token): src/proxy/streams.ts.
-  return guardStream(response, c.var.principal, {
-    checkMs: c.var.config.revocation.checkMs,
-    waitUntil: (work) => c.executionCtx.waitUntil(work),
-  });
+  // Streams end when their credential does (revoked key, expired token): src/proxy/streams.ts.
+  if (upgrade && response.webSocket) {
+    const deps = { env: c.env, config: c.var.config, ctx: c.executionCtx };
+    return relayWebSocket(response, c.var.principal, { ...guard, refreshToken: (token) => verifySessionToken(token, deps) });
+  }
+  return guardStream(response, c.var.principal, guard);
 });
 
 /** `requireScopes`, counting a refused key in this isolate (memory only; flushes run behind the response); `limitCounted` counts the rest. */

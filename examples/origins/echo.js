@@ -3,7 +3,8 @@
 //
 //   any path              → 200 JSON echo: service, method, path, query, headers, body
 //   …/events?count=&interval_ms=   → Server-Sent Events, one event per interval
-//   …/ws                  → WebSocket echo (send "close" to end)
+//   …/ws                  → WebSocket echo (send "close" to end, "headers" for the request's headers);
+//                           selects the first subprotocol offered
 //   …/status/<code>       → that status with a JSON body (origin errors pass through untouched)
 //   …/throw               → the worker throws (the gateway answers 502)
 //   …/hang?ms=            → answers after ms milliseconds (default: 60 s; the gateway answers 504)
@@ -94,9 +95,12 @@ export default {
       server.accept();
       server.addEventListener("message", (event) => {
         if (event.data === "close") server.close(1000, "bye");
+        else if (event.data === "headers") server.send(JSON.stringify(Object.fromEntries(request.headers)));
         else server.send(`${service} echo: ${event.data}`);
       });
-      return new Response(null, { status: 101, webSocket: client });
+      // Selects the first subprotocol offered, as an application protocol would.
+      const offered = request.headers.get("sec-websocket-protocol")?.split(",")[0]?.trim();
+      return new Response(null, { status: 101, webSocket: client, headers: offered ? { "sec-websocket-protocol": offered } : {} });
     }
 
     if (last === "events") {

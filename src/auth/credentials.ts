@@ -1,4 +1,5 @@
 import { GatewayError } from "../errors";
+import { tokenFromProtocols } from "../proxy/streams";
 
 /** The one credential a request carries. */
 export type Credential = { kind: "api_key"; key: string } | { kind: "bearer"; token: string };
@@ -39,6 +40,15 @@ export function readCredential(headers: Headers): Credential {
     if (token.length > MAX_TOKEN_BYTES) throw new GatewayError("invalid_token", { detail: "The token is too large." });
     if (!B64_TOKEN.test(token)) throw new GatewayError("invalid_token", { detail: "The token is malformed." });
     return { kind: "bearer", token };
+  }
+  // A browser cannot set Authorization on a WebSocket: a session token may come as a prefixed
+  // Sec-WebSocket-Protocol entry (never in the query string, which ends up in logs). The entry is
+  // removed before the origin sees the request, so it is never echoed.
+  const protocolToken = headers.get("upgrade")?.toLowerCase() === "websocket" ? tokenFromProtocols(headers.get("sec-websocket-protocol")) : undefined;
+  if (protocolToken !== undefined) {
+    if (protocolToken.length > MAX_TOKEN_BYTES) throw new GatewayError("invalid_token", { detail: "The token is too large." });
+    if (!B64_TOKEN.test(protocolToken)) throw new GatewayError("invalid_token", { detail: "The token is malformed." });
+    return { kind: "bearer", token: protocolToken };
   }
   throw new GatewayError("missing_credentials", {
     detail: "Send an API key in the x-api-key header or a session token in the Authorization header.",

@@ -102,3 +102,133 @@ export function guardStream(response: Response, principal: Principal, options: G
   options.waitUntil(Promise.all([pump, watchdog]));
   return new Response(readable, response);
 }
+
+/** Prefix of the `Sec-WebSocket-Protocol` entry that carries a session token (never echoed). */
+export const TOKEN_PROTOCOL_PREFIX = "agntix.bearer.";
+/** Close codes a client can recognise. */
+export const CLOSE_REVOKED = 4001;
+export const CLOSE_EXPIRED = 4002;
+
+/** The session token offered as a `Sec-WebSocket-Protocol` entry, if any. Pure. */
+export function tokenFromProtocols(value: string | null): string | undefined {
+  if (!value) return undefined;
+  const entry = value
+    .split(",")
+    .map((p) => p.trim())
+    .find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  return entry ? entry.slice(TOKEN_PROTOCOL_PREFIX.length) : undefined;
+}
+
+/** The request without the token entry of `Sec-WebSocket-Protocol` (the origin never sees it, so never echoes it). */
+export function withoutTokenProtocol(request: Request): Request {
+  const value = request.headers.get("sec-websocket-protocol");
+  if (!value || !value.includes(TOKEN_PROTOCOL_PREFIX)) return request;
+  const headers = new Headers(request.headers);
+  const rest = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p && !p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  if (rest.length) headers.set("sec-websocket-protocol", rest.join(", "));
+  else headers.delete("sec-websocket-protocol");
+  return new Request(request, { headers });
+}
+
+/** A refreshed token: its principal's bound (for the new `exp`) and who it is. */
+export type TokenRefresher = (token: string) => Promise<Principal>;
+
+/** The in-band refresh message a client sends before its token expires (consumed, never forwarded). */
+export function refreshMessage(data: unknown): string | undefined {
+  if (typeof data !== "string" || data.length > 16_384 || !data.startsWith("{")) return undefined;
+  try {
+    const message = JSON.parse(data) as { type?: unknown; token?: unknown };
+    return message.type === "agntix.auth" && typeof message.token === "string" ? message.token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Relay a WebSocket the origin accepted: the gateway holds both ends, so it can end the socket
+ * when the credential ends (close 4001 `revoked`, 4002 `expired`, both sides), and consume the
+ * client's in-band token refresh (`{"type":"agntix.auth","token":"<fresh session token>"}`,
+ * answered `{"type":"agntix.auth.ok","expires_at":…}` or `{"type":"agntix.auth.error",…}`): the
+ * socket then lives until the new token's `exp`. A refresh must be for the same user and
+ * organisation.
+ */
+export function relayWebSocket(upstream: Response, principal: Principal, options: GuardOptions & { refreshToken?: TokenRefresher }): Response {
+  const origin = upstream.webSocket;
+  const bound = bounds.get(principal);
+  if (!origin || upstream.status !== 101) return upstream;
+  const now = options.now ?? (() => Date.now());
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  origin.accept();
+  server.accept();
+  let ended = false;
+  let expiresAt = bound?.expiresAt;
+
+  const endBoth = (code: number, reason: string) => {
+    if (ended) return;
+    ended = true;
+    try {
+      server.close(code, reason);
+    } catch {
+      // already closed
+    }
+    try {
+      origin.close(code === CLOSE_REVOKED || code === CLOSE_EXPIRED ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  };
+
+  server.addEventListener("message", (event) => {
+    if (ended) return;
+    const token = options.refreshToken ? refreshMessage(event.data) : undefined;
+    if (token === undefined) {
+      origin.send(event.data);
+      return;
+    }
+    options.waitUntil(
+      options.refreshToken!(token).then(
+        (fresh) => {
+          const freshBound = bounds.get(fresh);
+          if (fresh.subject !== principal.subject || fresh.orgId !== principal.orgId || freshBound?.expiresAt === undefined) {
+            server.send(JSON.stringify({ type: "agntix.auth.error", code: "invalid_token", detail: "The token is for another user or organization." }));
+            return;
+          }
+          expiresAt = Math.max(expiresAt ?? 0, freshBound.expiresAt);
+          server.send(JSON.stringify({ type: "agntix.auth.ok", expires_at: new Date(expiresAt).toISOString() }));
+        },
+        (error: unknown) => {
+          const code = typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "invalid_token";
+          server.send(JSON.stringify({ type: "agntix.auth.error", code }));
+        },
+      ),
+    );
+  });
+  origin.addEventListener("message", (event) => {
+    if (!ended) server.send(event.data);
+  });
+  server.addEventListener("close", (event) => endBoth(event.code === 1005 ? 1000 : event.code, event.reason));
+  origin.addEventListener("close", (event) => endBoth(event.code === 1005 ? 1000 : event.code, event.reason));
+  server.addEventListener("error", () => endBoth(1011, "client error"));
+  origin.addEventListener("error", () => endBoth(1011, "origin error"));
+
+  if (bound) {
+    options.waitUntil(
+      (async () => {
+        while (!ended) {
+          const untilExpiry = expiresAt === undefined ? Infinity : Math.max(0, expiresAt - now());
+          await sleep(Math.max(1, Math.min(options.checkMs || 1, untilExpiry)));
+          if (ended) break;
+          await bound.refresh?.().catch(() => undefined);
+          const verdict = streamVerdict({ ...bound, ...(expiresAt !== undefined ? { expiresAt } : {}) }, now());
+          if (verdict) endBoth(verdict === "revoked" ? CLOSE_REVOKED : CLOSE_EXPIRED, verdict);
+        }
+      })(),
+    );
+  }
+  const headers = new Headers(upstream.headers);
+  return new Response(null, { status: 101, webSocket: client, headers });
+}
