@@ -106,7 +106,7 @@ app.use(async function gate(c, next) {
   if (counted) authoriseCounted(c, principal, required);
   else requireScopes(principal, required);
   // Rate limits count only callers who may make this call; a refused request reaches no origin.
-  const call = limitedCall(route.target.kind === "gateway", request.method);
+  const call = limitedCall(route.target.kind === "gateway", request.method, url.pathname);
   const policy = counted ? await limitCounted(c, principal, required, call) : await enforceRateLimits(c.env, config.rateLimits, principal, call);
   // Bodies are touched only now that the caller is known. A declared Content-Length over the
   // limit is refused at once; every body streams, and one without a length is counted on its way

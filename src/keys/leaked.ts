@@ -3,8 +3,8 @@
  * as with GitHub's credential revocation API (a secret scanner, a user who found it in a log).
  * No credential. Always 202 `{"received": n}` for a well-formed body — never whether a key existed
  * (no oracle): the revocation runs behind the response, so neither status nor timing depends on
- * it. At most 1,000 keys a call; 10 calls a minute per client IP (`LEAKED_KEY_REPORTS`, a Workers
- * Rate Limiting binding). Each key that exists is written to the revocation log (reason `leaked`),
+ * it. At most 1,000 keys a call; 10 calls a minute per client IP (the `leaked_key_reports` limit of
+ * `RATE_LIMIT_POLICIES`, src/ratelimit/). Each key that exists is written to the revocation log (reason `leaked`),
  * recorded in its organisation's audit log, and deleted from KV.
  */
 import type { Context } from "hono";
@@ -12,6 +12,7 @@ import { auditLog } from "../audit/log";
 import { AuditStore } from "../audit/store";
 import { type AppEnv, getConfig } from "../env";
 import { GatewayError } from "../errors";
+import { enforceLeakedKeyReportLimit } from "../ratelimit/limiter";
 import { edgeRevocationSink } from "../revocation/feed";
 import { readJson } from "./api";
 import { checkKeyFormat } from "./format";
@@ -21,8 +22,6 @@ import { KeyStore, kvFromBinding } from "./store";
 
 /** Longest string accepted as one reported key (a key is 44 characters). */
 const MAX_REPORTED_KEY_LENGTH = 200;
-/** Seconds a rate-limited reporter is told to wait (the limit's period). */
-const RETRY_AFTER_SECONDS = 60;
 
 /** Pure: the reported keys, or the field errors of a body that is not `{keys: string[1..1000]}`. */
 export function checkLeakedKeysInput(body: unknown): { ok: true; keys: string[] } | { ok: false; errors: { field: string; message: string }[] } {
@@ -45,12 +44,7 @@ export async function leakedKeysHandler(c: Context<AppEnv>): Promise<Response> {
   }
   const config = getConfig(c.env);
   const ip = c.req.header("cf-connecting-ip") ?? "unknown";
-  if (!(await allowed(c, ip))) {
-    throw new GatewayError("rate_limited", {
-      detail: `Too many leaked-key reports from this address; retry in ${RETRY_AFTER_SECONDS} seconds.`,
-      headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
-    });
-  }
+  const policy = await enforceLeakedKeyReportLimit(c.env, config.rateLimits, ip);
   const input = checkLeakedKeysInput(await readJson(c.req.raw, true));
   if (!input.ok) {
     throw new GatewayError("validation_failed", { detail: "The body must be {\"keys\": [\"pk_…\", …]}.", extra: { errors: input.errors } });
@@ -80,16 +74,5 @@ export async function leakedKeysHandler(c: Context<AppEnv>): Promise<Response> {
       console.error(JSON.stringify({ level: "error", event: "leaked_keys_revoke_failed", cause: kind, request_id: requestId }));
     }),
   );
-  return c.json({ received: input.keys.length }, 202, { "cache-control": "no-store" });
-}
-
-async function allowed(c: Context<AppEnv>, ip: string): Promise<boolean> {
-  try {
-    return (await c.env.LEAKED_KEY_REPORTS.limit({ key: ip })).success;
-  } catch (cause) {
-    // The limiter only shields this endpoint from floods, and the endpoint can only kill keys the
-    // caller already holds: a limiter failing lets reports through (logged) rather than refuse them.
-    console.warn(JSON.stringify({ level: "warn", event: "leaked_key_rate_limit_failed", cause: cause instanceof Error ? cause.name : typeof cause }));
-    return true;
-  }
+  return c.json({ received: input.keys.length }, 202, { "cache-control": "no-store", ...(policy ? { "ratelimit-policy": policy } : {}) });
 }

@@ -64,6 +64,7 @@ const SUBJECTS: Readonly<Record<string, string>> = {
   organization: "your organization",
   key_api: "the key management API",
   key_creation: "key creation in your organization",
+  leaked_key_reports: "leaked-key reports from this address",
 };
 
 function rateLimited(limit: AppliedLimit, plan: Plan): GatewayError {
@@ -84,7 +85,7 @@ function rateLimited(limit: AppliedLimit, plan: Plan): GatewayError {
 const LOG_INTERVAL_MS = 1000;
 const lastLogged = new Map<string, { at: number; suppressed: number }>();
 
-function logFailure(limit: AppliedLimit, call: LimitedCall, failClosed: boolean, cause: unknown, now: number): void {
+function logFailure(limit: AppliedLimit, call: LimitedCall | "leaked_key_report", failClosed: boolean, cause: unknown, now: number): void {
   const seen = lastLogged.get(limit.spec.binding);
   if (seen && now - seen.at < LOG_INTERVAL_MS) {
     seen.suppressed++;
@@ -131,6 +132,30 @@ export async function enforceRateLimits(env: Bindings, config: RateLimitConfig, 
       refusals.set(plan.memoKeys[i]!, true, now);
       throw rateLimited(limit, plan);
     }
+  }
+  return plan.policy;
+}
+
+/**
+ * The leaked-key report endpoint's limit (`leaked_key_reports`, per client IP), with the same
+ * 429 and headers as every other limit. It fails OPEN: the endpoint needs no credential and can
+ * only kill keys the caller already holds, so a failing limiter lets reports through (logged).
+ * Returns the `RateLimit-Policy` value, or undefined when limits are off.
+ */
+export async function enforceLeakedKeyReportLimit(env: Bindings, config: RateLimitConfig, clientIp: string): Promise<string | undefined> {
+  if (!config.enabled) return undefined;
+  const limit: AppliedLimit = { name: "leaked_key_reports", spec: config.fixed.leaked_key_reports, counter: `ip:${clientIp}` };
+  const plan: Plan = { limits: [limit], policy: policyField([limit]), memoKeys: [`${limit.spec.binding} ${limit.counter}`] };
+  const now = Date.now();
+  if (refusals.get(plan.memoKeys[0]!, now)) throw rateLimited(limit, plan);
+  try {
+    if (!(await env[limit.spec.binding]!.limit({ key: limit.counter })).success) {
+      refusals.set(plan.memoKeys[0]!, true, now);
+      throw rateLimited(limit, plan);
+    }
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
+    logFailure(limit, "leaked_key_report", false, error, now);
   }
   return plan.policy;
 }

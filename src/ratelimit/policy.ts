@@ -29,7 +29,7 @@ export interface LimitSpec {
 }
 
 /** The fixed-purpose limits every deployment defines in `RATE_LIMIT_POLICIES`. */
-export const FIXED_POLICIES = ["organization", "organization_sessions", "key_api", "key_creation"] as const;
+export const FIXED_POLICIES = ["organization", "organization_sessions", "key_api", "key_creation", "leaked_key_reports"] as const;
 export type FixedPolicy = (typeof FIXED_POLICIES)[number];
 
 /** The tier a key gets when none is chosen, and the tier of keys created before tiers existed. */
@@ -157,12 +157,13 @@ export type LimitedCall = "traffic" | "key_api_read" | "key_api_write" | "key_cr
 
 /**
  * The kind of call: key API reads (GET/HEAD), key-minting writes (POST: create, rotate, bulk
- * rotate) and other writes; everything else is traffic.
+ * rotate) and other writes (the kill switch `POST …/revoke-all` mints nothing); everything else
+ * is traffic.
  */
-export function limitedCall(isKeyApi: boolean, method: string): LimitedCall {
+export function limitedCall(isKeyApi: boolean, method: string, path = ""): LimitedCall {
   if (!isKeyApi) return "traffic";
   if (method === "GET" || method === "HEAD") return "key_api_read";
-  return method === "POST" ? "key_creation" : "key_api_write";
+  return method === "POST" && !path.endsWith("/revoke-all") ? "key_creation" : "key_api_write";
 }
 
 /**

@@ -18,7 +18,7 @@ const LIMITED = {
   RATE_LIMITS_ENABLED: "true",
   RATE_LIMIT_TIERS: "small=RL_TEST_SMALL:2/60,standard=RL_TEST_STANDARD:3/60,large=RL_TEST_LARGE:10/60",
   RATE_LIMIT_POLICIES:
-    "organization=RL_TEST_ORGANIZATION:5/60,organization_sessions=RL_TEST_ORGANIZATION_SESSIONS:4/60,key_api=RL_TEST_KEY_API:6/60,key_creation=RL_TEST_KEY_CREATION:2/60",
+    "organization=RL_TEST_ORGANIZATION:5/60,organization_sessions=RL_TEST_ORGANIZATION_SESSIONS:4/60,key_api=RL_TEST_KEY_API:6/60,key_creation=RL_TEST_KEY_CREATION:2/60,leaked_key_reports=RL_TEST_KEY_API:6/60",
   RATE_LIMIT_SESSION_TIER: "standard",
 };
 const TIERS = ["small", "standard", "large"];

@@ -77,8 +77,10 @@ describe("POST /v1/chat/api-keys/revoke (leaked keys)", () => {
     const ip = freshIp();
     for (let i = 0; i < 10; i++) expect((await report([generateKey("pk_test_")], ip)).status).toBe(202);
     const limited = await report([generateKey("pk_test_")], ip);
-    await expectProblem(limited, 429, "rate_limited");
+    expect(await expectProblem(limited, 429, "rate_limited")).toMatchObject({ limit: "leaked_key_reports", quota: 10, window_seconds: 60 });
     expect(limited.headers.get("retry-after")).toBe("60");
+    expect(limited.headers.get("ratelimit-policy")).toBe('"leaked_key_reports";q=10;w=60');
+    expect(limited.headers.get("ratelimit")).toBe('"leaked_key_reports";r=0;t=60');
     expect((await report([generateKey("pk_test_")])).status).toBe(202);
   });
 });

@@ -17,7 +17,7 @@ import wranglerToml from "../../wrangler.toml?raw";
 
 const VARS = {
   RATE_LIMIT_TIERS: "basic=RL_BASIC:60/60, standard=RL_STANDARD:600/60, premium=RL_PREMIUM:3000/10",
-  RATE_LIMIT_POLICIES: "organization=RL_ORG:6000/60,organization_sessions=RL_OS:3000/60,key_api=RL_KA:120/60,key_creation=RL_KC:30/60",
+  RATE_LIMIT_POLICIES: "organization=RL_ORG:6000/60,organization_sessions=RL_OS:3000/60,key_api=RL_KA:120/60,key_creation=RL_KC:30/60,leaked_key_reports=RL_LK:10/60",
 };
 
 function config(vars: Record<string, string> = {}): RateLimitConfig {
@@ -65,7 +65,7 @@ describe("parseRateLimitConfig", () => {
     [{ RATE_LIMITS_ENABLED: "no" }, /RATE_LIMITS_ENABLED/],
     [{ RATE_LIMIT_TIERS: "basic=RL_BASIC:60/60" }, /default tier standard/],
     [{ RATE_LIMIT_SESSION_TIER: "gold" }, /RATE_LIMIT_SESSION_TIER/],
-    [{ RATE_LIMIT_POLICIES: "organization=RL_ORG:6000/60" }, /must define organization_sessions, key_api, key_creation/],
+    [{ RATE_LIMIT_POLICIES: "organization=RL_ORG:6000/60" }, /must define organization_sessions, key_api, key_creation, leaked_key_reports/],
     [{ RATE_LIMIT_POLICIES: `${VARS.RATE_LIMIT_POLICIES},orgz=RL_Z:1/60` }, /orgz is not one of/],
   ])("refuses %j", (vars, message) => {
     const parsed = parseRateLimitConfig({ ...VARS, ...vars });
@@ -124,6 +124,11 @@ describe("limits of a call", () => {
     [true, "PATCH", "key_api_write"],
   ])("key API %s, %s → %s", (isKeyApi, method, call) => {
     expect(limitedCall(isKeyApi, method)).toBe(call);
+  });
+
+  it("the kill switch is a write, not a key creation", () => {
+    expect(limitedCall(true, "POST", "/v1/chat/api-keys/revoke-all")).toBe("key_api_write");
+    expect(limitedCall(true, "POST", "/v1/chat/api-keys/rotate")).toBe("key_creation");
   });
 
   it("a key: its tier per key, then the organisation", () => {
