@@ -83,6 +83,8 @@ export interface Config {
     /** Prefix of keys issued here: `pk_live_` in production, `pk_test_` elsewhere. */
     readonly issuePrefix: "pk_live_" | "pk_test_";
     readonly pepper: string;
+    /** See `API_KEY_LIMIT_PER_ORG`: most live keys an organisation may hold (creation only). */
+    readonly maxKeysPerOrg: number;
   };
   readonly revocation: {
     /** See `REVOCATION_FEED`. */
@@ -254,6 +256,7 @@ export function parseConfig(env: Bindings): Config {
     apiKeys: {
       issuePrefix: issuePrefixFor(environment),
       pepper,
+      maxKeysPerOrg: positiveInt("API_KEY_LIMIT_PER_ORG", env.API_KEY_LIMIT_PER_ORG, 1000),
     },
     revocation: {
       feed: feedSwitch === "on",

@@ -20,6 +20,8 @@ export const ERRORS = {
   not_found: { status: 404, title: "Not found" },
   key_not_found: { status: 404, title: "API key not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
+  already_rotated: { status: 409, title: "Key already rotated" },
+  key_limit_reached: { status: 409, title: "Key limit reached" },
   payload_too_large: { status: 413, title: "Payload too large" },
   uri_too_long: { status: 414, title: "URI too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },

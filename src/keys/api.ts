@@ -149,6 +149,7 @@ function deps(c: Context<AppEnv>): KeyServiceDeps {
     audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
     usage: new UsageStore(c.env.USAGE),
     rateLimitTiers: c.var.config.rateLimits.tiers.map((t) => t.name),
+    maxKeysPerOrg: c.var.config.apiKeys.maxKeysPerOrg,
   };
 }
 
@@ -166,15 +167,38 @@ function checked<T>(result: Checked<T>): T {
 const isJson = (contentType: string | null) => contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
 
 /**
+ * The `charset` a Content-Type names, lower-cased and unquoted, or undefined. JSON is UTF-8
+ * (RFC 8259 §8.1): a body declared in another charset would be read as something else than its
+ * sender meant, so it is refused (415) rather than guessed at.
+ */
+export function declaredCharset(contentType: string | null): string | undefined {
+  if (!contentType) return undefined;
+  for (const parameter of contentType.split(";").slice(1)) {
+    const [name = "", ...rest] = parameter.split("=");
+    if (name.trim().toLowerCase() === "charset") return rest.join("=").trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+  }
+  return undefined;
+}
+
+/**
  * The request's JSON body, read up to `MAX_MANAGEMENT_BODY_BYTES`. An empty body is `{}` when the
  * call allows one (`required` false); otherwise the body must be `application/json`.
  */
 export async function readJson(request: Request, required: boolean): Promise<unknown> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_MANAGEMENT_BODY_BYTES) throw tooLarge();
+  const contentType = request.headers.get("content-type");
+  // Before the body is read: bytes in another charset would otherwise fail as invalid UTF-8 (400).
+  const charset = declaredCharset(contentType);
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+    throw new GatewayError("unsupported_media_type", {
+      detail: "JSON bodies must be UTF-8: send no charset, or charset=utf-8.",
+      headers: { "accept-post": "application/json; charset=utf-8" },
+    });
+  }
   const text = await readText(request.body);
   if (!required && text.trim() === "") return {};
-  if (!isJson(request.headers.get("content-type"))) {
+  if (!isJson(contentType)) {
     throw new GatewayError("unsupported_media_type", {
       detail: "Send the body as application/json.",
       headers: { "accept-post": "application/json" },

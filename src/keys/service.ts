@@ -42,6 +42,11 @@ export interface KeyServiceDeps {
   readonly usage?: UsageStore;
   /** Configured rate-limit tier names, lowest first (absent: only `standard` is known). */
   readonly rateLimitTiers?: readonly string[];
+  /**
+   * Most live keys an organisation may hold when creating one (`API_KEY_LIMIT_PER_ORG`); absent, no
+   * cap (the operator CLI). Rotation is never capped: it replaces a key.
+   */
+  readonly maxKeysPerOrg?: number;
 }
 
 /** Records revocations in the log; throws 503 `revocation_log_unavailable` when it cannot (nothing recorded). */
@@ -232,6 +237,32 @@ function requireTier(deps: KeyServiceDeps, actor: Actor, tier: string, existing 
   }
 }
 
+/** True when a rotation already replaced this key (it is in its grace period). */
+const hasSuccessor = (stored: KeyRecord) => stored.rotated_to !== undefined || stored.expired_by === "rotation";
+
+/** 409 for rotating a key that already has a successor: rotate the successor instead. */
+function alreadyRotated(stored: KeyRecord): GatewayError {
+  const successor = stored.rotated_to ?? null;
+  return new GatewayError("already_rotated", {
+    detail: successor
+      ? `This key was already rotated; its successor is ${successor}. Rotate that key instead.`
+      : "This key was already rotated. Rotate its successor instead.",
+    extra: { successor_id: successor },
+  });
+}
+
+/** 409 when the organisation already holds `max` live keys. */
+async function requireRoomForKey(deps: KeyServiceDeps, orgId: string): Promise<void> {
+  const max = deps.maxKeysPerOrg;
+  if (max === undefined) return;
+  if ((await deps.store.countOrg(orgId, max, clock(deps))) >= max) {
+    throw new GatewayError("key_limit_reached", {
+      detail: `Your organization has reached its limit of ${max} API keys. Delete unused keys before creating more.`,
+      extra: { limit: max },
+    });
+  }
+}
+
 function keyNotFound(errors?: FieldError[]): GatewayError {
   return new GatewayError("key_not_found", {
     detail: errors ? "Some of these ids name no API key in your organization." : "No API key with this id in your organization.",
@@ -413,14 +444,17 @@ function retirementEnd(stored: StoredKey, graceSeconds: number, now: number): nu
   return Math.min(now + graceSeconds * 1000, stored.expires_at ? Date.parse(stored.expires_at) : Infinity);
 }
 
-/** End an old key in KV at `end` (past: delete; ahead: grace period); null when the store failed. */
-async function retire(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<string | null> {
+/**
+ * End an old key in KV at `end` (past: delete; ahead: grace period, naming its successor so that it
+ * is never rotated again); null when the store failed.
+ */
+async function retire(deps: KeyServiceDeps, stored: StoredKey, end: number, successorId: string): Promise<string | null> {
   try {
     if (end <= clock(deps)) {
       await removeKey(deps, stored);
       return iso(end);
     }
-    const expired = await deps.store.expire(stored, iso(end));
+    const expired = await deps.store.expire(stored, iso(end), successorId);
     forgetKey(stored.hash);
     // `stored` was read before the rotation: a delete since then must not be undone by this write.
     const settled = await settle(deps, expired);
@@ -467,6 +501,7 @@ export async function createKey(deps: KeyServiceDeps, actor: Actor, input: Creat
   await requireGrantable(deps, actor, input.scopes, { operation: "create", keyId: null });
   const rateLimit = input.rateLimit ?? defaultTierFor(tiersOf(deps), ceilingOf(actor));
   requireTier(deps, actor, rateLimit);
+  await requireRoomForKey(deps, actor.orgId);
   const issued = await prepare(deps, actor, input.name, input.scopes, {
     rateLimit,
     ...(input.allowBrowser === true ? { allowBrowser: true } : {}),
@@ -642,6 +677,8 @@ export async function deleteKey(deps: KeyServiceDeps, orgId: string, id: string)
 export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, graceSeconds: number): Promise<RotatedKey> {
   const stored = await findOwned(deps, actor.orgId, id);
   if (!stored) throw keyNotFound();
+  // Rotating a key in its grace period again would mint another non-expiring successor each time.
+  if (hasSuccessor(stored)) throw alreadyRotated(stored);
   await requireGrantable(deps, actor, stored.scopes, { operation: "rotate", keyId: stored.id });
   requireTier(deps, actor, keyTier(stored.rate_limit), true);
   const issued = await prepare(deps, actor, stored.name, stored.scopes, inherited(stored));
@@ -655,7 +692,7 @@ export async function rotateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
       throw keyNotFound();
     }
   });
-  const oldKeyExpiresAt = await retire(deps, stored, end);
+  const oldKeyExpiresAt = await retire(deps, stored, end, issued.stored.id);
   return { ...issued.created, old_id: stored.id, old_key_expires_at: oldKeyExpiresAt };
 }
 
@@ -675,6 +712,15 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   const missing = ids.flatMap((_, i) => (found[i] ? [] : [{ field: `ids[${i}]`, message: "names no API key in your organization" }]));
   if (missing.length) throw keyNotFound(missing);
   const olds = found as StoredKey[];
+  const rotatedAlready = olds.flatMap((old, i) =>
+    hasSuccessor(old) ? [{ field: `ids[${i}]`, message: "was already rotated; rotate its successor instead", successor_id: old.rotated_to ?? null }] : [],
+  );
+  if (rotatedAlready.length) {
+    throw new GatewayError("already_rotated", {
+      detail: "Some of these keys were already rotated (nothing was rotated); `errors` names each key's successor.",
+      extra: { errors: rotatedAlready },
+    });
+  }
   await requireGrantable(deps, actor, olds.flatMap((stored) => stored.scopes), { operation: "bulk_rotate", keyId: null });
   for (const old of olds) requireTier(deps, actor, keyTier(old.rate_limit), true);
 
@@ -702,7 +748,7 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
   const rotated: RotatedKey[] = [];
   for (let i = 0; i < olds.length; i += BULK_CONCURRENCY) {
     const batch = olds.slice(i, i + BULK_CONCURRENCY);
-    const ends = await Promise.all(batch.map((old, j) => retire(deps, old, endsAt[i + j]!)));
+    const ends = await Promise.all(batch.map((old, j) => retire(deps, old, endsAt[i + j]!, issued[i + j]!.stored.id)));
     batch.forEach((old, j) => rotated.push({ ...issued[i + j]!.created, old_id: old.id, old_key_expires_at: ends[j] ?? null }));
   }
   return rotated;

@@ -42,6 +42,8 @@ export interface KeyRecord {
   readonly expired_by?: "rotation";
   /** The key this one replaced by rotation. */
   readonly rotated_from?: string;
+  /** The key that replaced this one (set when a rotation gives it a grace period): it cannot be rotated again. */
+  readonly rotated_to?: string;
   /** Explicit opt-in at creation: the key may be sent by a browser (e.g. a local tool); absent otherwise. */
   readonly allow_browser?: true;
   /** Last edit (name, scopes, metadata), if any: orders a record against a scope marker. */
@@ -268,8 +270,8 @@ export class KeyStore {
   }
 
   /** Give a key an end: rewrite its entries with `expires_at` and a KV `expiration` shortly after. */
-  async expire(stored: StoredKey, expiresAt: string): Promise<StoredKey> {
-    const updated: StoredKey = { ...stored, expires_at: expiresAt, expired_by: "rotation" };
+  async expire(stored: StoredKey, expiresAt: string, successorId?: string): Promise<StoredKey> {
+    const updated: StoredKey = { ...stored, expires_at: expiresAt, expired_by: "rotation", ...(successorId ? { rotated_to: successorId } : {}) };
     const expiration = kvExpiration(updated);
     // The hash entry first: if a later write fails, the key still ends on time and merely stays
     // listed until it does; the other order could leave a working key with no record to delete.
@@ -320,6 +322,28 @@ export class KeyStore {
       }
       const records = entries.flatMap((e) => (typeof e === "string" ? (byId.has(e) ? [byId.get(e)!] : []) : e ? [e] : []));
       return { records, ...(page.list_complete || !page.cursor ? {} : { cursor: page.cursor }) };
+    });
+  }
+
+  /**
+   * How many of an organisation's keys are live (no `expires_at`, or one ahead of `now`), counted
+   * from the index in pages of 1000 names and no further than `atMost`. A key whose record did not
+   * fit the index's metadata counts as live. KV's `list` is eventually consistent: a key created
+   * moments ago elsewhere may not be counted yet.
+   */
+  countOrg(orgId: string, atMost: number, now: number): Promise<number> {
+    return io(async () => {
+      let count = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await this.kv.list({ prefix: orgPrefix(orgId), limit: 1000, ...(cursor ? { cursor } : {}) });
+        for (const { metadata } of page.keys) {
+          const expiresAt = (metadata as { expires_at?: unknown } | undefined)?.expires_at;
+          if (!(typeof expiresAt === "string" && Date.parse(expiresAt) <= now)) count++;
+        }
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor && count < atMost);
+      return count;
     });
   }
 

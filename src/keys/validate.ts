@@ -76,8 +76,21 @@ export interface ListInput {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-// Control characters (C0, DEL, C1) and line/paragraph separators have no place in a display name.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// What has no place in a display name read by people deciding which key to delete: control
+// characters (Cc), format characters (Cf: right-to-left override, zero-width space and joiners,
+// BOM…), lone surrogates (Cs), unassigned code points (Cn), and line/paragraph separators.
+const SPOOFING = /[\p{Cc}\p{Cf}\p{Cs}\p{Cn}\u2028\u2029]/u;
+// The format characters that emoji are made of, removed before that check: a zero-width joiner
+// between two pictographs (👩‍💻, 👨‍👩‍👧, optionally after a skin tone or VS16), and the tag
+// sequence of a subdivision flag (🏴 + tags + cancel tag).
+const EMOJI_JOINER = /(?<=\p{Extended_Pictographic}[\u{1F3FB}-\u{1F3FF}\uFE0F]?)\u200D(?=\p{Extended_Pictographic})/gu;
+const FLAG_TAGS = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu;
+
+/** The first code point of `name` that could spoof what a reader sees, as `U+XXXX`, or undefined. */
+export function spoofingCharacter(name: string): string | undefined {
+  const found = SPOOFING.exec(name.replace(FLAG_TAGS, "\u{1F3F4}").replace(EMOJI_JOINER, ""));
+  return found ? `U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}` : undefined;
+}
 
 function unknownFields(body: Record<string, unknown>, allowed: readonly string[]): FieldError[] {
   return Object.keys(body)
@@ -97,7 +110,10 @@ function checkName(value: unknown, errors: FieldError[]): string {
   const name = value.trim();
   if (name === "") errors.push({ field: "name", message: "must not be empty" });
   else if ([...name].length > MAX_NAME_LENGTH) errors.push({ field: "name", message: `must be at most ${MAX_NAME_LENGTH} characters` });
-  else if (CONTROL.test(name)) errors.push({ field: "name", message: "must not contain control characters" });
+  else {
+    const found = spoofingCharacter(name);
+    if (found) errors.push({ field: "name", message: `must not contain control, format, surrogate or unassigned characters (found ${found})` });
+  }
   return name;
 }
 

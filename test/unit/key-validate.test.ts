@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ungrantableScopes } from "../../src/keys/service";
-import { checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput } from "../../src/keys/validate";
+import { checkBulkRotateInput, checkCreateInput, checkListInput, checkRotateInput, checkUpdateInput } from "../../src/keys/validate";
 import { expandScopes } from "../../src/scopes";
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `key_${String(i).padStart(24, "0")}`);
@@ -28,7 +28,7 @@ describe("checkCreateInput", () => {
     ["an empty name", { name: "", scopes: ["*"] }, [{ field: "name", message: "must not be empty" }]],
     ["a blank name", { name: "   ", scopes: ["*"] }, [{ field: "name", message: "must not be empty" }]],
     ["a 101-character name", { name: "a".repeat(101), scopes: ["*"] }, [{ field: "name", message: "must be at most 100 characters" }]],
-    ["a name with a newline", { name: "a\nb", scopes: ["*"] }, [{ field: "name", message: "must not contain control characters" }]],
+    ["a name with a newline", { name: "a\nb", scopes: ["*"] }, [{ field: "name", message: "must not contain control, format, surrogate or unassigned characters (found U+000A)" }]],
     ["scopes as a string", { name: "k", scopes: "chat:read" }, [{ field: "scopes", message: "must be an array of scopes" }]],
     ["an empty scope list", { name: "k", scopes: [] }, [{ field: "scopes", message: "must list at least one scope" }]],
     ["too many scopes", { name: "k", scopes: Array(33).fill("chat:read") }, [{ field: "scopes", message: "must list at most 32 scopes" }]],
@@ -41,6 +41,56 @@ describe("checkCreateInput", () => {
     ["a tier that is no name", { name: "k", scopes: ["*"], rate_limit: "Premium!" }, [{ field: "rate_limit", message: "must be the name of a rate-limit tier" }]],
   ])("refuses %s", (_label, body, errors) => {
     expect(checkCreateInput(body)).toEqual({ ok: false, errors });
+  });
+});
+
+describe("key names: spoofing characters are refused, every script and emoji kept (issue 8 #7)", () => {
+  const refused = (found: string) => [{ field: "name", message: `must not contain control, format, surrogate or unassigned characters (found ${found})` }];
+  it.each([
+    ["a right-to-left override (Cf)", "invoice\u202Egpj.exe", "U+202E"],
+    ["a left-to-right isolate (Cf)", "prod\u2066key", "U+2066"],
+    ["a zero-width space (Cf)", "prod\u200Bkey", "U+200B"],
+    ["a zero-width joiner between letters (Cf)", "pro\u200Dd", "U+200D"],
+    ["a zero-width non-joiner (Cf)", "pro\u200Cd", "U+200C"],
+    ["a byte order mark inside (Cf; at the ends it is trimmed)", "pro\uFEFFd", "U+FEFF"],
+    ["a soft hyphen (Cf)", "pro\u00ADd", "U+00AD"],
+    ["a lone high surrogate (Cs)", "key\uD800", "U+D800"],
+    ["a lone low surrogate (Cs)", "\uDC00key", "U+DC00"],
+    ["a C0 control (Cc)", "a\u0007b", "U+0007"],
+    ["DEL (Cc)", "a\u007Fb", "U+007F"],
+    ["a C1 control (Cc)", "a\u0085b", "U+0085"],
+    ["an unassigned code point (Cn)", "key\u0378", "U+0378"],
+    ["a noncharacter (Cn)", "key\uFFFF", "U+FFFF"],
+    ["a line separator", "a\u2028b", "U+2028"],
+    ["a tag character outside a flag (Cf)", "key\u{E0041}", "U+E0041"],
+  ])("refuses %s", (_label, name, found) => {
+    expect(checkCreateInput({ name, scopes: ["*"] })).toEqual({ ok: false, errors: refused(found) });
+  });
+
+  it.each([
+    ["Latin with accents", "Clé de production"],
+    ["Cyrillic", "Ключ продакшн"],
+    ["Greek", "Κλειδί"],
+    ["Arabic", "مفتاح الإنتاج"],
+    ["Hebrew", "מפתח ייצור"],
+    ["Devanagari", "उत्पादन कुंजी"],
+    ["Thai", "กุญแจ"],
+    ["CJK", "生产密钥 本番キー 프로덕션"],
+    ["astral-plane CJK", "𠀀𠀁"],
+    ["a simple emoji", "Deploy 🚀"],
+    ["an emoji with a skin tone", "👍🏽 ok"],
+    ["a ZWJ emoji sequence", "👩‍💻 team"],
+    ["a family ZWJ sequence", "👨‍👩‍👧"],
+    ["a keycap", "1️⃣ first"],
+    ["a country flag", "🇫🇷 Paris"],
+    ["a subdivision flag (tag sequence)", "🏴󠁧󠁢󠁳󠁣󠁴󠁿 Edinburgh"],
+    ["punctuation and symbols", "CI/CD bot (v2) — €, ©, №"],
+  ])("accepts %s", (_label, name) => {
+    expect(checkCreateInput({ name, scopes: ["*"] })).toEqual({ ok: true, value: { name, scopes: ["*"] } });
+  });
+
+  it("applies to an edit's name too", () => {
+    expect(checkUpdateInput({ name: "x\u202Ey" })).toMatchObject({ ok: false, errors: [{ field: "name" }] });
   });
 });
 
