@@ -102,6 +102,10 @@ export interface Config {
     /** See `USAGE_COUNTING`. */
     readonly counting: boolean;
   };
+  readonly observability: {
+    /** One structured line per request (`ACCESS_LOG`, default on; src/observability/access-log.ts). */
+    readonly accessLog: boolean;
+  };
   readonly dashboard: {
     /** Development sign-in's signing key (src/dashboard/dev-session.ts); never set outside development. */
     readonly devSignInKey: string | undefined;
@@ -182,6 +186,8 @@ export function parseConfig(env: Bindings): Config {
   if (!env.USAGE) throw new ConfigError("USAGE Durable Object binding is missing");
   const usageCounting = (env.USAGE_COUNTING ?? "").trim() || "on";
   if (usageCounting !== "on" && usageCounting !== "off") throw new ConfigError("USAGE_COUNTING must be on or off");
+  const accessLog = (env.ACCESS_LOG ?? "").trim() || "on";
+  if (accessLog !== "on" && accessLog !== "off") throw new ConfigError("ACCESS_LOG must be on or off");
   if (!env.CHAT || !env.VOICE) throw new ConfigError("CHAT and VOICE service bindings are required");
 
   const issuer = (env.CLERK_ISSUER ?? "").trim();
@@ -266,6 +272,7 @@ export function parseConfig(env: Bindings): Config {
       timeoutMs: positiveInt("REVOCATION_LOG_TIMEOUT_MS", env.REVOCATION_LOG_TIMEOUT_MS, 2000),
     },
     usage: { counting: usageCounting === "on" },
+    observability: { accessLog: accessLog === "on" },
     dashboard: { devSignInKey },
     rateLimits: rateLimits.config,
   };

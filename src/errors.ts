@@ -134,5 +134,15 @@ export function problemResponse(error: GatewayError, requestId: string | undefin
   const challenge = challengeFor(error);
   if (challenge) headers.set("www-authenticate", challenge);
   if (requestId) headers.set("x-request-id", requestId);
-  return new Response(JSON.stringify(body), { status: error.status, headers });
+  const response = new Response(JSON.stringify(body), { status: error.status, headers });
+  errorCodes.set(response, error.code);
+  return response;
+}
+
+// The code of each problem response, for the access log (src/observability/access-log.ts).
+const errorCodes = new WeakMap<Response, ErrorCode>();
+
+/** The error code a response was rendered for by `problemResponse`, if it was. */
+export function errorCodeOf(response: Response): ErrorCode | undefined {
+  return errorCodes.get(response);
 }

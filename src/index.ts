@@ -22,6 +22,7 @@ import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
 import { leakedKeysHandler } from "./keys/leaked";
 import { checkPath } from "./path";
+import { accessLog } from "./observability/access-log";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
 import { guardStream, relayWebSocket, withoutTokenProtocol } from "./proxy/streams";
@@ -43,6 +44,8 @@ const app = new Hono<AppEnv>();
 // (any non-empty one is "too long") and generate a UUID every time. A caller's own id travels
 // to the origin as `x-client-request-id` (src/proxy/forward.ts).
 app.use(requestId({ headerName: "x-request-id", limitLength: 0 }));
+// One structured line per request (ACCESS_LOG), written once the rest of the app has answered.
+app.use(accessLog);
 
 app.onError((error, c) => {
   const requestId = c.get("requestId");

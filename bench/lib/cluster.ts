@@ -17,6 +17,8 @@ export const GATEWAY = "agntix-gateway";
 export const FLOOR = "bench-passthrough";
 /** The same gateway build with `USAGE_COUNTING=off`: the warm key measured without usage counting. */
 export const GATEWAY_USAGE_OFF = "agntix-gateway-usage-off";
+/** The same gateway build with `ACCESS_LOG=off`: the warm key measured without the access log. */
+export const GATEWAY_ACCESS_LOG_OFF = "agntix-gateway-access-log-off";
 const CHAT_ORIGIN = "agntix-chat-origin";
 const VOICE_ORIGIN = "agntix-voice-origin";
 const IDP = "bench-idp";
@@ -185,10 +187,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     convertV4MiniflareOptions({
       host: "127.0.0.1",
       port: 0,
+      // The access log (one info line per request) is dropped here, not printed: the terminal
+      // would be the bottleneck. Warnings and errors (the log events) are still shown.
+      handleStructuredLogs(log: { level: string; message: string }) {
+        if (log.level === "info" || log.level === "log" || log.level === "debug") return;
+        process.stderr.write(`${log.message}\n`);
+      },
       ...(options.inspectorPort ? { inspectorPort: options.inspectorPort, inspectorHost: "127.0.0.1" } : {}),
       workers: [
         gatewayLike(GATEWAY, build),
         gatewayLike(GATEWAY_USAGE_OFF, build, { USAGE_COUNTING: "off" }),
+        gatewayLike(GATEWAY_ACCESS_LOG_OFF, build, { ACCESS_LOG: "off" }),
         ...variants.map((v) => gatewayLike(v.name, v.build, v.vars)),
         { name: LIMITER, modules: true, scriptPath: join(ROOT, "bench", "worker", "limiter.js"), ...compat },
         {
@@ -214,7 +223,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   );
   await mf.ready;
   const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).href.replace(/\/$/, "");
-  const names = [GATEWAY, GATEWAY_USAGE_OFF, FLOOR, IDP, ...variants.map((v) => v.name)];
+  const names = [GATEWAY, GATEWAY_USAGE_OFF, GATEWAY_ACCESS_LOG_OFF, FLOOR, IDP, ...variants.map((v) => v.name)];
   const urls = new Map(await Promise.all(names.map(async (name) => [name, await url(name)] as const)));
   const workerdPid = workerdChildren().find((pid) => !before.has(pid));
   return {

@@ -1,7 +1,7 @@
 // The scenarios of the benchmark: what each sends, what it must answer, and what it must meet.
 import { JWKS_FRESH_MS } from "../../src/auth/jwks-cache";
 import { UNKNOWN_TTL_MS } from "../../src/keys/cache";
-import { type Cluster, FLOOR, GATEWAY, GATEWAY_USAGE_OFF } from "./cluster";
+import { type Cluster, FLOOR, GATEWAY, GATEWAY_ACCESS_LOG_OFF, GATEWAY_USAGE_OFF } from "./cluster";
 import type { Fixtures } from "./fixtures";
 import type { LoadRequest } from "./load";
 import type { Budget } from "./stats";
@@ -60,6 +60,15 @@ export function scenarios(f: Fixtures): Scenario[] {
       description: "warm-key against the same build with USAGE_COUNTING=off (usage counting's cost)",
       target: "gateway",
       worker: GATEWAY_USAGE_OFF,
+      expectedStatus: 200,
+      budget: () => ({ minRatio: 0.9 }),
+      requests: async () => [get({ "x-api-key": f.chatKey })],
+    },
+    {
+      name: "warm-key-access-log-off",
+      description: "warm-key against the same build with ACCESS_LOG=off (the access log's cost)",
+      target: "gateway",
+      worker: GATEWAY_ACCESS_LOG_OFF,
       expectedStatus: 200,
       budget: () => ({ minRatio: 0.9 }),
       requests: async () => [get({ "x-api-key": f.chatKey })],
