@@ -94,6 +94,8 @@ const node = defineProject({
 export default defineConfig({
   test: {
     projects: [workers, node],
+    // The access log writes a line per request (it stays on, as deployed); its lines are not echoed.
+    onConsoleLog: (log) => !log.startsWith('{"event":"access"'),
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });
