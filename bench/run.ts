@@ -1,17 +1,20 @@
 /**
- * `npm run bench`: what the gateway costs, side by side with a passthrough floor.
+ * `npm run bench`: what the gateway costs, side by side with two floors: a passthrough and a
+ * minimal contract-compliant forwarder (the budgets are against the latter).
  *
  * Builds the gateway with `wrangler deploy --dry-run` (the bundle that deploys), runs it on workerd
  * through Miniflare's API next to a passthrough worker that hands every request to the same
- * example origin, and drives each with autocannon on 127.0.0.1 in interleaved rounds. Prints a
+ * example origin, and drives each in interleaved rounds with autocannon on 127.0.0.1, from a process
+ * of its own pinned to its own core (bench/lib/load-child.mjs), so that the client never competes
+ * with workerd and its own CPU use is reported. Prints a
  * table, checks the budgets of docs/performance.md and writes JSON to bench/results/.
  *
- *   npm run bench                      # ~5 minutes: 5 rounds × 7 scenarios × 8 s
+ *   npm run bench                      # ~10 minutes: 5 rounds of every scenario and feature switch, fixed rate, cold start
  *   npm run bench -- --quick           # ~35 s smoke run
  *   npm run bench -- --rounds 3 --duration 5 --connections 10 --scenarios warm-key,warm-token
  *   npm run bench -- --entry path/to/variant.ts   # experiment: build another entry as the gateway
  *   npm run bench -- --compare a.ts,b.ts          # A/B: run these next to the gateway, same rounds
- *   npm run bench -- --limits-off --scenarios warm-key   # A/B: rate limits on (the gateway) vs off
+ *   npm run bench -- --no-switches     # without the feature-off copies of the gateway
  *
  * Exit code: 0 when every budget holds, 1 when one is missed, 2 when the bench itself failed.
  */
@@ -21,9 +24,10 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { KEY_CACHE_ENTRIES } from "../src/keys/cache";
 import { type Cluster, GATEWAY, ROOT } from "./lib/cluster";
-import { type LoadResult, runLoad } from "./lib/load";
+import { measureColdStarts } from "./lib/cold-start";
+import { type LoadResult, pinning, pinWorkerd, runLoad } from "./lib/load";
 import { machineCpuMs, processCpuMs, processMemory } from "./lib/proc";
-import { JWKS_FRESH_MS, periods, sanityCheck, type Scenario, scenarios, scenarioUrl, variantScenarios } from "./lib/scenarios";
+import { FEATURE_SWITCHES, JWKS_FRESH_MS, periods, sanityCheck, type Scenario, scenarios, scenarioUrl, variantScenarios } from "./lib/scenarios";
 import { type Counters, readCounters, setUpBench } from "./lib/setup";
 import { judge, markdownTable, median, per1k, quantile, type Verdict } from "./lib/stats";
 
@@ -42,9 +46,11 @@ const { values: flags } = parseArgs({
     env: { type: "string", default: "production" },
     entry: { type: "string" },
     compare: { type: "string" },
-    "limits-off": { type: "boolean", default: false },
     out: { type: "string" },
-    "max-minutes": { type: "string", default: "8" },
+    "max-minutes": { type: "string", default: "12" },
+    "cold-starts": { type: "string" },
+    "fixed-rate": { type: "boolean", default: true },
+    switches: { type: "boolean", default: true },
   },
   strict: true,
 });
@@ -66,10 +72,14 @@ const options = {
   entry: flags.entry,
   /** Entries run side by side with the gateway, interleaved in the same rounds (A/B experiments). */
   compare: flags.compare ? flags.compare.split(",").map((e) => e.trim()).filter(Boolean) : [],
-  /** Also run the gateway with rate limits off, same rounds (`<scenario>@limits-off`). */
-  limitsOff: flags["limits-off"],
   /** Hard bound on the whole run: no round starts that would end after it. */
-  maxMs: positive("max-minutes", flags["max-minutes"], 8) * 60_000,
+  maxMs: positive("max-minutes", flags["max-minutes"], 12) * 60_000,
+  /** Fresh isolates whose first request is timed (0 = skip). */
+  coldStarts: Math.floor(Number(flags["cold-starts"] ?? (flags.quick ? 3 : 20))),
+  /** Also run every scenario at half the floor's capacity, for the latency users feel. */
+  fixedRate: flags["fixed-rate"],
+  /** Also run the gateway with each request-path feature switched off (FEATURE_SWITCHES). */
+  switches: flags.switches,
 };
 if (options.unknownKeys > KEY_CACHE_ENTRIES / 2) {
   throw new Error(`--unknown-keys must stay well under the key cache's ${KEY_CACHE_ENTRIES} entries`);
@@ -86,8 +96,10 @@ interface RunRecord {
   readonly counters: Counters;
   /** workerd CPU time per request, in µs (every worker of the process: floor or gateway, plus the origin). */
   readonly workerdCpuUsPerRequest: number;
-  /** The load generator's own CPU use, in % of one core. */
+  /** The load generator's own CPU use (its own process), in % of one core. */
   readonly clientCpuPercent: number;
+  /** This orchestrating process's CPU use during the run, in % of one core. */
+  readonly orchestratorCpuPercent: number;
   /** CPU used by everything else on the machine during the run, in % of one core (noise). */
   readonly otherCpuPercent: number;
   readonly workerdRssKiB: number;
@@ -95,10 +107,10 @@ interface RunRecord {
   readonly endedAt: number;
 }
 
-async function measure(cluster: Cluster, scenario: Scenario, seconds: number, round: number, connections: number): Promise<RunRecord> {
+async function measure(cluster: Cluster, scenario: Scenario, seconds: number, round: number, connections: number, rate?: number): Promise<RunRecord> {
   const requests = await scenario.requests();
-  // The floor has no counters: read the gateway's (they stay at zero while the floor runs).
-  const countersOf = scenario.target === "floor" ? GATEWAY : scenario.worker;
+  // The floors have no counters: read the gateway's (they stay at zero while a floor runs).
+  const countersOf = scenario.target === "gateway" ? scenario.worker : GATEWAY;
   await readCounters(cluster, true, countersOf);
   const pid = cluster.workerdPid;
   const workerdBefore = pid ? processCpuMs(pid) : undefined;
@@ -110,13 +122,15 @@ async function measure(cluster: Cluster, scenario: Scenario, seconds: number, ro
     requests,
     seconds,
     connections,
+    ...(rate ? { rate } : {}),
   });
   const endedAt = Date.now();
   const machine = machineCpuMs();
-  const clientMs = (() => {
+  const orchestratorMs = (() => {
     const c = process.cpuUsage(clientBefore);
     return (c.user + c.system) / 1000;
   })();
+  const clientMs = load.clientCpuMs;
   const workerdAfter = pid ? processCpuMs(pid) : undefined;
   const workerdMs = workerdBefore !== undefined && workerdAfter !== undefined ? workerdAfter - workerdBefore : NaN;
   const counters = await readCounters(cluster, false, countersOf);
@@ -128,7 +142,8 @@ async function measure(cluster: Cluster, scenario: Scenario, seconds: number, ro
     counters,
     workerdCpuUsPerRequest: load.requests > 0 ? (workerdMs * 1000) / load.requests : NaN,
     clientCpuPercent: (clientMs / wallMs) * 100,
-    otherCpuPercent: Math.max(0, ((machine.busy - machineBefore.busy - workerdMs - clientMs) / wallMs) * 100),
+    orchestratorCpuPercent: (orchestratorMs / wallMs) * 100,
+    otherCpuPercent: Math.max(0, ((machine.busy - machineBefore.busy - workerdMs - clientMs - orchestratorMs) / wallMs) * 100),
     workerdRssKiB: (pid ? processMemory(pid)?.rssKiB : undefined) ?? NaN,
     startedAt,
     endedAt,
@@ -150,10 +165,12 @@ interface ScenarioReport {
   /** Over every response of every round. */
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** Median over rounds of req/s ÷ the floor's req/s in the same round. */
+  /** Median over rounds of req/s ÷ the compliant forwarder's req/s in the same round (the budgets' floor). */
   readonly ratio: number;
   readonly ratioMin: number;
   readonly ratioMax: number;
+  /** Median over rounds of req/s ÷ the passthrough's req/s in the same round. */
+  readonly passthroughRatio: number;
   readonly wrongStatuses: number;
   readonly statuses: Record<string, number>;
   readonly kvReadsPer1k: number;
@@ -165,12 +182,19 @@ interface ScenarioReport {
   readonly totals: { kvReads: number; kvLists: number; kvWrites: number; jwksFetches: number };
   readonly workerdCpuUsPerRequest: number;
   readonly clientCpuPercent: number;
+  readonly orchestratorCpuPercent: number;
   readonly otherCpuPercent: number;
   readonly workerdRssKiBAtEnd: number;
   readonly spanMs: number;
 }
 
-function summarise(scenario: Scenario, warmup: RunRecord, runs: readonly RunRecord[], floorByRound: ReadonlyMap<number, number>): ScenarioReport {
+function summarise(
+  scenario: Scenario,
+  warmup: RunRecord,
+  runs: readonly RunRecord[],
+  floorByRound: ReadonlyMap<number, number>,
+  compliantByRound: ReadonlyMap<number, number>,
+): ScenarioReport {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let requests = 0;
@@ -188,7 +212,8 @@ function summarise(scenario: Scenario, warmup: RunRecord, runs: readonly RunReco
   }
   const all = [warmup, ...runs];
   const total = (name: "kvReads" | "kvLists" | "kvWrites" | "jwksFetches") => all.reduce((n, r) => n + r.counters[name], 0);
-  const ratios = runs.map((r) => r.load.reqPerSec / (floorByRound.get(r.round) ?? NaN));
+  const ratios = runs.map((r) => r.load.reqPerSec / (compliantByRound.get(r.round) ?? NaN));
+  const passthroughRatios = runs.map((r) => r.load.reqPerSec / (floorByRound.get(r.round) ?? NaN));
   return {
     name: scenario.name,
     description: scenario.description,
@@ -201,6 +226,7 @@ function summarise(scenario: Scenario, warmup: RunRecord, runs: readonly RunReco
     ratio: median(ratios),
     ratioMin: Math.min(...ratios),
     ratioMax: Math.max(...ratios),
+    passthroughRatio: median(passthroughRatios),
     wrongStatuses: wrong,
     statuses,
     kvReadsPer1k: per1k(sum.kvReads, requests),
@@ -211,6 +237,7 @@ function summarise(scenario: Scenario, warmup: RunRecord, runs: readonly RunReco
     totals: { kvReads: total("kvReads"), kvLists: total("kvLists"), kvWrites: total("kvWrites"), jwksFetches: total("jwksFetches") },
     workerdCpuUsPerRequest: median(runs.map((r) => r.workerdCpuUsPerRequest)),
     clientCpuPercent: median(runs.map((r) => r.clientCpuPercent)),
+    orchestratorCpuPercent: median(runs.map((r) => r.orchestratorCpuPercent)),
     otherCpuPercent: median(runs.map((r) => r.otherCpuPercent)),
     workerdRssKiBAtEnd: runs.reduce((latest, r) => (r.endedAt > latest.endedAt ? r : latest)).workerdRssKiB,
     spanMs: Math.max(...runs.map((r) => r.endedAt)) - warmup.startedAt,
@@ -222,18 +249,63 @@ const mib = (kib: number | undefined) => fmt((kib ?? NaN) / 1024, 0);
 
 function resultsTable(reports: readonly ScenarioReport[]): string {
   return markdownTable(
-    ["scenario", "req/s", "p50 ms", "p99 ms", "ratio to floor (min–max)", "wrong statuses", "KV reads/1k", "JWKS fetches/1k", "workerd CPU µs/req", "workerd RSS MiB"],
+    [
+      "scenario",
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "÷ passthrough",
+      "÷ compliant (min–max)",
+      "wrong statuses",
+      "KV reads/1k",
+      "JWKS fetches/1k",
+      "workerd CPU µs/req",
+      "load gen CPU %",
+      "workerd RSS MiB",
+    ],
     reports.map((r) => [
       r.name,
       fmt(r.reqPerSec),
       fmt(r.p50Ms, 2),
       fmt(r.p99Ms, 2),
-      r.name === "floor" ? "1.00" : `${fmt(r.ratio, 2)} (${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)})`,
+      fmt(r.passthroughRatio, 2),
+      `${fmt(r.ratio, 2)} (${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)})`,
       String(r.wrongStatuses),
       fmt(r.kvReadsPer1k, 1),
       fmt(r.jwksFetchesPer1k, 2),
       fmt(r.workerdCpuUsPerRequest),
+      fmt(r.clientCpuPercent),
       mib(r.workerdRssKiBAtEnd),
+    ]),
+  );
+}
+
+/** One scenario at the fixed offered rate. */
+interface FixedRateReport {
+  readonly name: string;
+  readonly offeredRate: number;
+  readonly achievedRate: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly addedP50OverPassthroughMs: number;
+  readonly addedP99OverPassthroughMs: number;
+  readonly addedP50OverCompliantMs: number;
+  readonly addedP99OverCompliantMs: number;
+}
+
+function fixedRateTable(rows: readonly FixedRateReport[]): string {
+  const ms = (n: number) => fmt(n, 2);
+  const added = (n: number) => (n >= 0 ? `+${ms(n)}` : ms(n));
+  return markdownTable(
+    ["at a fixed rate", "offered req/s", "achieved req/s", "p50 ms", "p99 ms", "added p50/p99 over passthrough", "added p50/p99 over compliant"],
+    rows.map((r) => [
+      r.name,
+      fmt(r.offeredRate),
+      fmt(r.achievedRate),
+      ms(r.p50Ms),
+      ms(r.p99Ms),
+      `${added(r.addedP50OverPassthroughMs)} / ${added(r.addedP99OverPassthroughMs)}`,
+      `${added(r.addedP50OverCompliantMs)} / ${added(r.addedP99OverCompliantMs)}`,
     ]),
   );
 }
@@ -260,7 +332,7 @@ async function main(): Promise<number> {
     unknownKeys: options.unknownKeys,
     ...(options.entry ? { entry: options.entry } : {}),
     compare: options.compare,
-    limitsOff: options.limitsOff,
+    switches: options.switches ? FEATURE_SWITCHES : [],
   });
   if (options.entry) log(`EXPERIMENT: built ${options.entry} instead of wrangler.toml's main; not a budget run`);
   let disposed = false;
@@ -271,13 +343,17 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", () => void stop().then(() => process.exit(130)));
   try {
-    log(`bundle ${fmt(build.bytes / 1024, 1)} KiB (gzip ${fmt(build.gzipBytes / 1024, 1)} KiB); workerd pid ${cluster.workerdPid ?? "?"}`);
+    const pinned = cluster.workerdPid ? pinWorkerd(cluster.workerdPid) : false;
+    log(
+      `bundle ${fmt(build.bytes / 1024, 1)} KiB (gzip ${fmt(build.gzipBytes / 1024, 1)} KiB); workerd pid ${cluster.workerdPid ?? "?"}; ` +
+        (pinned && pinning ? `workerd pinned to core(s) ${pinning.workerd}, load generator to core ${pinning.client}` : "nothing pinned (no taskset or one core)"),
+    );
 
     const all = scenarios(fixtures);
     const wanted = flags.scenarios?.split(",").map((s) => s.trim());
     for (const name of wanted ?? []) if (!all.some((s) => s.name === name)) throw new Error(`unknown scenario ${name}`);
-    // The floor always runs: every ratio is against the floor of the same round.
-    const chosen = all.filter((s) => s.name === "floor" || !wanted || wanted.includes(s.name));
+    // Both floors always run: every ratio is against the floors of the same round.
+    const chosen = all.filter((s) => s.target !== "gateway" || !wanted || wanted.includes(s.name));
     const selected = [
       ...chosen,
       ...[...cluster.urls.keys()].filter((w) => w.startsWith("variant:")).flatMap((w) => variantScenarios(chosen, w)),
@@ -303,6 +379,7 @@ async function main(): Promise<number> {
 
     const runs = new Map<string, RunRecord[]>(selected.map((s) => [s.name, []]));
     const floorByRound = new Map<number, number>();
+    const compliantByRound = new Map<number, number>();
     for (let round = 0; round < options.rounds; round++) {
       if (Date.now() + selected.length * (options.seconds + 1) * 1000 > deadline) {
         log(`stopping before round ${round + 1}: it would end after --max-minutes`);
@@ -313,13 +390,76 @@ async function main(): Promise<number> {
       for (const scenario of order) {
         const record = await measure(cluster, scenario, options.seconds, round, options.connections);
         runs.get(scenario.name)!.push(record);
-        if (scenario.name === "floor") floorByRound.set(round, record.load.reqPerSec);
+        if (scenario.target === "floor") floorByRound.set(round, record.load.reqPerSec);
+        if (scenario.target === "compliant") compliantByRound.set(round, record.load.reqPerSec);
       }
       log(`round ${round + 1}/${options.rounds}: ${order.map((s) => `${s.name} ${fmt(runs.get(s.name)!.at(-1)!.load.reqPerSec)}`).join(", ")} req/s`);
     }
     if (floorByRound.size === 0) throw new Error("no round completed");
 
-    const reports = selected.map((s) => summarise(s, warmups.get(s.name)!, runs.get(s.name)!, floorByRound));
+    const reports = selected.map((s) => summarise(s, warmups.get(s.name)!, runs.get(s.name)!, floorByRound, compliantByRound));
+
+    // Each feature's cost: the gateway with it on ÷ the same build with it off, per round, median.
+    const featureCosts = [...cluster.urls.keys()]
+      .filter((w) => FEATURE_SWITCHES.some((f) => `variant:${f.label}` === w))
+      .flatMap((w) => {
+        const label = w.replace(/^variant:/, "");
+        return chosen
+          .filter((sc) => sc.target === "gateway" && runs.has(`${sc.name}@${label}`))
+          .map((sc) => {
+            const on = runs.get(sc.name)!;
+            const off = runs.get(`${sc.name}@${label}`)!;
+            const perRound = on.flatMap((r) => {
+              const o = off.find((x) => x.round === r.round);
+              return o ? [r.load.reqPerSec / o.load.reqPerSec] : [];
+            });
+            return {
+              scenario: sc.name,
+              switchedOff: label,
+              onOverOff: median(perRound),
+              onOverOffMin: Math.min(...perRound),
+              onOverOffMax: Math.max(...perRound),
+              cpuUsOn: median(on.map((r) => r.workerdCpuUsPerRequest)),
+              cpuUsOff: median(off.map((r) => r.workerdCpuUsPerRequest)),
+            };
+          });
+      });
+
+    // Latency as users feel it: every scenario at a fixed offered rate of half the passthrough's
+    // capacity, interleaved like the rounds; p50/p99 are reported as added over each floor's.
+    const fixedRate: FixedRateReport[] = [];
+    const rate = Math.max(50, Math.round(median([...floorByRound.values()]) / 2));
+    if (options.fixedRate && Date.now() + selected.length * (options.seconds + 1) * 1000 <= deadline) {
+      const latencies = new Map<string, number[]>(selected.map((s) => [s.name, []]));
+      const achieved = new Map<string, number[]>(selected.map((s) => [s.name, []]));
+      const fixedRounds = Math.min(2, options.rounds);
+      for (let round = 0; round < fixedRounds; round++) {
+        for (const scenario of selected.map((_, i) => selected[(i + round) % selected.length]!)) {
+          const record = await measure(cluster, scenario, options.seconds, round, options.connections, rate);
+          for (const l of record.load.latenciesMs) latencies.get(scenario.name)!.push(l);
+          achieved.get(scenario.name)!.push(record.load.reqPerSec);
+        }
+      }
+      const at = (name: string, q: number) => quantile(latencies.get(name) ?? [], q);
+      const floorName = selected.find((s) => s.target === "floor")?.name ?? "floor";
+      const compliantName = selected.find((s) => s.target === "compliant")?.name ?? "compliant";
+      for (const scenario of selected) {
+        fixedRate.push({
+          name: scenario.name,
+          offeredRate: rate,
+          achievedRate: median(achieved.get(scenario.name)!),
+          p50Ms: at(scenario.name, 0.5),
+          p99Ms: at(scenario.name, 0.99),
+          addedP50OverPassthroughMs: at(scenario.name, 0.5) - at(floorName, 0.5),
+          addedP99OverPassthroughMs: at(scenario.name, 0.99) - at(floorName, 0.99),
+          addedP50OverCompliantMs: at(scenario.name, 0.5) - at(compliantName, 0.5),
+          addedP99OverCompliantMs: at(scenario.name, 0.99) - at(compliantName, 0.99),
+        });
+      }
+      log(`fixed rate ${rate} req/s (half the passthrough's capacity): ${fixedRounds} round(s) of every scenario`);
+    } else if (options.fixedRate) {
+      log("fixed-rate runs skipped: they would end after --max-minutes");
+    }
     const verdicts: Verdict[] = selected.filter((s) => !s.variant).flatMap((scenario) => {
       const report = reports.find((r) => r.name === scenario.name)!;
       return judge(report, report.totals, scenario.budget(report.spanMs));
@@ -362,7 +502,28 @@ async function main(): Promise<number> {
       loadAverageAtEnd: loadavg(),
     };
 
-    console.log(`\n${resultsTable(reports)}\n\n${verdictTable(verdicts)}\n`);
+    // Cold start last, in workerd processes of its own (the measured one is stopped first).
+    await stop();
+    const coldStart = options.coldStarts > 0 ? await measureColdStarts({ build, count: options.coldStarts, log }) : undefined;
+
+    console.log(`\n${resultsTable(reports)}\n`);
+    if (fixedRate.length > 0) console.log(`${fixedRateTable(fixedRate)}\n`);
+    if (featureCosts.length > 0) {
+      console.log(
+        `${markdownTable(
+          ["feature cost", "switched off", "req/s on ÷ off (min–max)", "workerd CPU µs/req on / off"],
+          featureCosts.map((c) => [c.scenario, c.switchedOff, `${fmt(c.onOverOff, 3)} (${fmt(c.onOverOffMin, 2)}–${fmt(c.onOverOffMax, 2)})`, `${fmt(c.cpuUsOn)} / ${fmt(c.cpuUsOff)}`]),
+        )}\n`,
+      );
+    }
+    if (coldStart) {
+      console.log(
+        `cold start (first request of a fresh isolate, warm KV, persisted JWKS; median of ${options.coldStarts} fresh workerd processes each): ` +
+          coldStart.scenarios.map((c) => `${c.name} ${fmt(c.medianMs, 1)} ms (p90 ${fmt(c.p90Ms, 1)})`).join(", ") +
+          `; workerd start ${fmt(coldStart.startMedianMs)} ms\n`,
+      );
+    }
+    console.log(`${verdictTable(verdicts)}\n`);
     console.log(
       `bundle gzip ${fmt(build.gzipBytes / 1024, 1)} KiB · workerd RSS ${mib(afterWarmup?.rssKiB)} MiB after warm-up, ` +
         `${mib(endMemory?.rssKiB)} MiB at end (peak ${mib(endMemory?.peakRssKiB)} MiB) · JWKS fetched ${end.totals.jwksFetches}× ` +
@@ -384,7 +545,11 @@ async function main(): Promise<number> {
       bundle: { env: build.env, experimentalEntry: build.experimentalEntry, bytes: build.bytes, gzipBytes: build.gzipBytes },
       workerd: { pid: cluster.workerdPid, rssKiBAfterWarmup: afterWarmup?.rssKiB, rssKiBAtEnd: endMemory?.rssKiB, peakRssKiB: endMemory?.peakRssKiB },
       gatewayIsolate: { totals: end.totals, envObjects: end.envObjects, jwksServedByIdp: idpServed },
+      pinning: pinned ? pinning : undefined,
       scenarios: reports,
+      fixedRate,
+      featureCosts,
+      coldStart,
       verdicts,
       runs: [...warmups.values(), ...[...runs.values()].flat()].map(({ load, ...run }) => ({
         ...run,

@@ -15,10 +15,8 @@ const BUILD_ROOT = join(ROOT, "node_modules", ".cache", "agntix-bench");
 /** Names of the workers, as the gateway's service bindings and the scenarios refer to them. */
 export const GATEWAY = "agntix-gateway";
 export const FLOOR = "bench-passthrough";
-/** The same gateway build with `USAGE_COUNTING=off`: the warm key measured without usage counting. */
-export const GATEWAY_USAGE_OFF = "agntix-gateway-usage-off";
-/** The same gateway build with `ACCESS_LOG=off`: the warm key measured without the access log. */
-export const GATEWAY_ACCESS_LOG_OFF = "agntix-gateway-access-log-off";
+/** The second floor: a minimal forwarder that does what the contract requires and nothing else. */
+export const COMPLIANT = "bench-compliant";
 const CHAT_ORIGIN = "agntix-chat-origin";
 const VOICE_ORIGIN = "agntix-voice-origin";
 const IDP = "bench-idp";
@@ -90,6 +88,7 @@ export interface Cluster {
   readonly mf: Miniflare;
   readonly gatewayUrl: string;
   readonly floorUrl: string;
+  readonly compliantUrl: string;
   readonly idpUrl: string;
   /** Socket of every load target, by worker name (gateway, floor, variants). */
   readonly urls: ReadonlyMap<string, string>;
@@ -107,14 +106,19 @@ export interface ClusterOptions {
   readonly jwks: string;
   /** Start workerd's V8 inspector on this port (profiling only). */
   readonly inspectorPort?: number;
-  /** The gateway's own bundle again with other vars, each as worker `variant:<name>` (e.g. limits off). */
-  readonly varVariants?: readonly VarVariant[];
+  /**
+   * The gateway's own build again, with some vars overridden: one worker `variant:<label>` each.
+   * This is how a feature is measured on vs off in the same run (docs/performance.md).
+   */
+  readonly switches?: readonly FeatureSwitch[];
+  /** Keep KV and the Cache API in this folder, so that a later workerd finds them (cold starts). */
+  readonly persistDir?: string;
 }
 
-/** The gateway's bundle again with other vars (e.g. rate limits off), as worker `variant:<name>`. */
-export interface VarVariant {
-  readonly name: string;
-  readonly vars: Readonly<Record<string, string>>;
+/** The gateway with some of its vars overridden (a feature switched off), run as `variant:<label>`. */
+export interface FeatureSwitch {
+  readonly label: string;
+  readonly bindings: Readonly<Record<string, string>>;
 }
 
 /**
@@ -153,11 +157,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const compat = { compatibilityDate: build.compatibilityDate, compatibilityFlags: [...build.compatibilityFlags] };
   const direct = [{ host: "127.0.0.1", port: 0 }];
   const echo = join(ROOT, "examples", "origins", "echo.js");
-  const gatewayLike = (name: string, b: GatewayBuild, vars: Readonly<Record<string, string>> = {}) => ({
+  const gatewayLike = (name: string, b: GatewayBuild, overrides: Readonly<Record<string, string>> = {}) => ({
     name,
     modules: countingModules(b, name),
     ...compat,
-    bindings: { ...build.vars, ...options.extraBindings, ...vars },
+    bindings: { ...build.vars, ...options.extraBindings, ...overrides },
     // One namespace id: every gateway-like worker sees the same seeded keys.
     kvNamespaces: { API_KEYS: "bench-api-keys" },
     // The audit log: no request of the bench writes it, but the config requires the binding.
@@ -178,8 +182,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     unsafeDirectSockets: direct,
   });
   const variants = [
-    ...(options.variants ?? []).map((v) => ({ name: variantWorker(v), build: v, vars: {} })),
-    ...(options.varVariants ?? []).map((v) => ({ name: `variant:${v.name}`, build, vars: v.vars })),
+    ...(options.variants ?? []).map((v) => ({ name: variantWorker(v), build: v, overrides: {} })),
+    ...(options.switches ?? []).map((f) => ({ name: `variant:${f.label}`, build, overrides: f.bindings })),
   ];
 
   const before = new Set(workerdChildren());
@@ -194,16 +198,23 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         process.stderr.write(`${log.message}\n`);
       },
       ...(options.inspectorPort ? { inspectorPort: options.inspectorPort, inspectorHost: "127.0.0.1" } : {}),
+      ...(options.persistDir ? { resourcePersistencePath: options.persistDir } : {}),
       workers: [
         gatewayLike(GATEWAY, build),
-        gatewayLike(GATEWAY_USAGE_OFF, build, { USAGE_COUNTING: "off" }),
-        gatewayLike(GATEWAY_ACCESS_LOG_OFF, build, { ACCESS_LOG: "off" }),
-        ...variants.map((v) => gatewayLike(v.name, v.build, v.vars)),
+        ...variants.map((v) => gatewayLike(v.name, v.build, v.overrides)),
         { name: LIMITER, modules: true, scriptPath: join(ROOT, "bench", "worker", "limiter.js"), ...compat },
         {
           name: FLOOR,
           modules: true,
           scriptPath: join(ROOT, "bench", "passthrough.js"),
+          ...compat,
+          serviceBindings: { CHAT: CHAT_ORIGIN },
+          unsafeDirectSockets: direct,
+        },
+        {
+          name: COMPLIANT,
+          modules: true,
+          scriptPath: join(ROOT, "bench", "compliant.js"),
           ...compat,
           serviceBindings: { CHAT: CHAT_ORIGIN },
           unsafeDirectSockets: direct,
@@ -223,13 +234,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   );
   await mf.ready;
   const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).href.replace(/\/$/, "");
-  const names = [GATEWAY, GATEWAY_USAGE_OFF, GATEWAY_ACCESS_LOG_OFF, FLOOR, IDP, ...variants.map((v) => v.name)];
+  const names = [GATEWAY, FLOOR, COMPLIANT, IDP, ...variants.map((v) => v.name)];
   const urls = new Map(await Promise.all(names.map(async (name) => [name, await url(name)] as const)));
   const workerdPid = workerdChildren().find((pid) => !before.has(pid));
   return {
     mf,
     gatewayUrl: urls.get(GATEWAY)!,
     floorUrl: urls.get(FLOOR)!,
+    compliantUrl: urls.get(COMPLIANT)!,
     idpUrl: urls.get(IDP)!,
     urls,
     workerdPid,

@@ -1,5 +1,9 @@
-// The load generator: autocannon against one worker's socket on 127.0.0.1, bounded in time.
-import autocannon from "autocannon";
+// The load generator, in a process of its own: bench/lib/load-child.mjs runs autocannon against one
+// worker's socket on 127.0.0.1, pinned to a core of its own where `taskset` exists, and reports
+// what it measured and how much CPU it used itself.
+import { spawn, spawnSync } from "node:child_process";
+import { cpus } from "node:os";
+import { join } from "node:path";
 
 /** One HTTP request the load generator sends (prebuilt, so every scenario costs the client alike). */
 export interface LoadRequest {
@@ -18,6 +22,8 @@ export interface LoadResult {
   readonly statuses: Readonly<Record<string, number>>;
   /** Connection errors and timeouts. */
   readonly errors: number;
+  /** CPU time the load generator's process used, in ms. */
+  readonly clientCpuMs: number;
 }
 
 export interface LoadOptions {
@@ -26,51 +32,47 @@ export interface LoadOptions {
   readonly requests: readonly LoadRequest[];
   readonly seconds: number;
   readonly connections: number;
+  /** Offered load in requests per second across all connections; as fast as possible when absent. */
+  readonly rate?: number;
 }
 
-/** Drive one socket for `seconds`; autocannon stops by itself, and a watchdog stops it if it does not. */
+const CHILD = join(import.meta.dirname, "load-child.mjs");
+
+/**
+ * How the machine's cores are split: workerd on every core but the last, the load generator on the
+ * last. With one core, or without `taskset`, nothing is pinned (and the report says so).
+ */
+export const pinning = (() => {
+  const cores = cpus().length;
+  const taskset = spawnSync("taskset", ["--version"], { stdio: "ignore" }).status === 0;
+  if (cores < 2 || !taskset) return undefined;
+  return { client: String(cores - 1), workerd: cores === 2 ? "0" : `0-${cores - 2}` };
+})();
+
+/** Pin a running process and all its threads (workerd) to the cores kept for it. */
+export function pinWorkerd(pid: number): boolean {
+  if (!pinning) return false;
+  return spawnSync("taskset", ["-a", "-p", "-c", pinning.workerd, String(pid)], { stdio: "ignore" }).status === 0;
+}
+
+/** Drive one socket for `seconds` from the load generator's own process. */
 export function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const args = [CHILD, JSON.stringify({ ...options, requests: options.requests.map((r) => ({ ...r, headers: { ...r.headers } })) })];
+  const child = pinning ? spawn("taskset", ["-c", pinning.client, process.execPath, ...args]) : spawn(process.execPath, args);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   return new Promise((resolve, reject) => {
-    let latencies = new Float64Array(1 << 16);
-    let count = 0;
-    const started = performance.now();
-    const instance = autocannon(
-      {
-        url: options.baseUrl,
-        connections: options.connections,
-        pipelining: 1,
-        duration: options.seconds,
-        timeout: 10,
-        requests: options.requests.map((r) => ({
-          method: r.method as autocannon.Request["method"],
-          path: r.path,
-          headers: { ...r.headers },
-        })),
-      },
-      (error: Error | null, result: autocannon.Result) => {
-        clearTimeout(watchdog);
-        if (error) return reject(error);
-        const seconds = (performance.now() - started) / 1000;
-        const statuses: Record<string, number> = {};
-        for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
-        resolve({
-          requests: count,
-          seconds,
-          reqPerSec: count / seconds,
-          latenciesMs: latencies.slice(0, count),
-          statuses,
-          errors: result.errors + result.timeouts,
-        });
-      },
-    );
-    instance.on("response", (_client: unknown, _status: number, _bytes: number, responseTimeMs: number) => {
-      if (count === latencies.length) {
-        const grown = new Float64Array(latencies.length * 2);
-        grown.set(latencies);
-        latencies = grown;
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited ${code}: ${stderr.trim()}`));
+      try {
+        const raw = JSON.parse(stdout) as Omit<LoadResult, "latenciesMs" | "reqPerSec"> & { latenciesMs: number[] };
+        resolve({ ...raw, reqPerSec: raw.requests / raw.seconds, latenciesMs: Float64Array.from(raw.latenciesMs) });
+      } catch (error) {
+        reject(new Error(`load generator printed no result: ${String(error)} ${stderr.trim()}`));
       }
-      latencies[count++] = responseTimeMs;
     });
-    const watchdog = setTimeout(() => instance.stop(), (options.seconds + 15) * 1000);
   });
 }

@@ -1,7 +1,7 @@
 // The scenarios of the benchmark: what each sends, what it must answer, and what it must meet.
 import { JWKS_FRESH_MS } from "../../src/auth/jwks-cache";
 import { UNKNOWN_TTL_MS } from "../../src/keys/cache";
-import { type Cluster, FLOOR, GATEWAY, GATEWAY_ACCESS_LOG_OFF, GATEWAY_USAGE_OFF } from "./cluster";
+import { type Cluster, COMPLIANT, FLOOR, type FeatureSwitch, GATEWAY } from "./cluster";
 import type { Fixtures } from "./fixtures";
 import type { LoadRequest } from "./load";
 import type { Budget } from "./stats";
@@ -12,8 +12,9 @@ export { JWKS_FRESH_MS };
 export interface Scenario {
   readonly name: string;
   readonly description: string;
-  readonly target: "floor" | "gateway";
-  /** The worker the load goes to: the floor, the gateway, or an A/B variant of it. */
+  /** `floor`: the passthrough; `compliant`: the minimal compliant forwarder (the budgets' floor). */
+  readonly target: "floor" | "compliant" | "gateway";
+  /** The worker the load goes to: a floor, the gateway, or an A/B variant of it. */
   readonly worker: string;
   /** True for a variant's copy of a scenario: informational, no budget. */
   readonly variant?: boolean;
@@ -32,7 +33,7 @@ export const CHAT_PATH = "/v1/chat/completions";
 /** Cache periods that a span of `spanMs` can touch: a fresh fetch at the start and one per period after. */
 export const periods = (spanMs: number, periodMs: number) => Math.floor(spanMs / periodMs) + 1;
 
-/** Every scenario, floor first. */
+/** Every scenario, the two floors first. */
 export function scenarios(f: Fixtures): Scenario[] {
   const get = (headers: Record<string, string>, path = CHAT_PATH): LoadRequest => ({ method: "GET", path, headers });
   return [
@@ -47,28 +48,19 @@ export function scenarios(f: Fixtures): Scenario[] {
       requests: async () => [get({ "x-api-key": f.chatKey })],
     },
     {
+      name: "compliant",
+      description: "minimal compliant forwarder → origin (strip, identity headers, request id, re-wrap; no auth)",
+      target: "compliant",
+      worker: COMPLIANT,
+      expectedStatus: 200,
+      budget: () => ({}),
+      requests: async () => [get({ "x-api-key": f.chatKey })],
+    },
+    {
       name: "warm-key",
       description: "x-api-key, valid, cached in the isolate",
       target: "gateway",
       worker: GATEWAY,
-      expectedStatus: 200,
-      budget: () => ({ minRatio: 0.9 }),
-      requests: async () => [get({ "x-api-key": f.chatKey })],
-    },
-    {
-      name: "warm-key-usage-off",
-      description: "warm-key against the same build with USAGE_COUNTING=off (usage counting's cost)",
-      target: "gateway",
-      worker: GATEWAY_USAGE_OFF,
-      expectedStatus: 200,
-      budget: () => ({ minRatio: 0.9 }),
-      requests: async () => [get({ "x-api-key": f.chatKey })],
-    },
-    {
-      name: "warm-key-access-log-off",
-      description: "warm-key against the same build with ACCESS_LOG=off (the access log's cost)",
-      target: "gateway",
-      worker: GATEWAY_ACCESS_LOG_OFF,
       expectedStatus: 200,
       budget: () => ({ minRatio: 0.9 }),
       requests: async () => [get({ "x-api-key": f.chatKey })],
@@ -115,11 +107,26 @@ export function scenarios(f: Fixtures): Scenario[] {
   ];
 }
 
+/**
+ * Features on the request path, each switched off by its var in a copy of the gateway that runs
+ * in the same rounds: `warm-key@no-<feature>` against `warm-key` is the feature's cost. `all-off`
+ * switches every one of them off at once.
+ */
+export const FEATURE_SWITCHES: readonly FeatureSwitch[] = (() => {
+  const features: FeatureSwitch[] = [{ label: "no-usage", bindings: { USAGE_COUNTING: "off" } }];
+  const allOff = Object.assign({}, ...features.map((f) => f.bindings)) as Record<string, string>;
+  return features.length > 1 ? [...features, { label: "all-off", bindings: allOff }] : features;
+})();
+
+/** The scenarios a feature switch is measured on. */
+export const SWITCHED_SCENARIOS = new Set(["warm-key", "warm-token"]);
+
 /** The gateway scenarios again, against an A/B variant worker (`warm-key@fast-path`), without budgets. */
 export function variantScenarios(base: readonly Scenario[], worker: string): Scenario[] {
   const label = worker.replace(/^variant:/, "");
+  const isSwitch = FEATURE_SWITCHES.some((f) => f.label === label);
   return base
-    .filter((s) => s.target === "gateway")
+    .filter((s) => s.target === "gateway" && (!isSwitch || SWITCHED_SCENARIOS.has(s.name)))
     .map((s) => ({ ...s, name: `${s.name}@${label}`, worker, variant: true, budget: () => ({}) }));
 }
 

@@ -1,6 +1,6 @@
 // One place that builds the gateway, starts workerd and seeds the credentials, for `npm run bench`
 // and `npm run bench:profile` alike.
-import { buildGateway, type Cluster, GATEWAY, type GatewayBuild, startCluster } from "./cluster";
+import { buildGateway, type Cluster, type FeatureSwitch, GATEWAY, type GatewayBuild, startCluster } from "./cluster";
 import { createFixtures, type Fixtures } from "./fixtures";
 import { createIdp } from "./tokens";
 
@@ -19,10 +19,10 @@ export interface BenchSetupOptions {
   readonly entry?: string;
   /** Also build these entries and run each next to the gateway as worker `variant:<name>`. */
   readonly compare?: readonly string[];
+  /** The gateway again with features switched off, each as worker `variant:<label>`. */
+  readonly switches?: readonly FeatureSwitch[];
   /** Start workerd's inspector on this port (profiling only: it slows the runtime). */
   readonly inspectorPort?: number;
-  /** Also run the gateway with `RATE_LIMITS_ENABLED=false`, as worker `variant:limits-off`. */
-  readonly limitsOff?: boolean;
 }
 
 /** Build, start and seed. The caller disposes `cluster`. */
@@ -37,7 +37,7 @@ export async function setUpBench(options: BenchSetupOptions): Promise<Bench> {
   const cluster = await startCluster({
     build,
     variants,
-    ...(options.limitsOff ? { varVariants: [{ name: "limits-off", vars: { RATE_LIMITS_ENABLED: "false" } }] } : {}),
+    switches: options.switches ?? [],
     extraBindings: { API_KEY_PEPPER: pepper },
     jwks: idp.jwks,
     ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),

@@ -25,7 +25,7 @@ export function per1k(events: number, requests: number): number {
 export interface ScenarioFigures {
   readonly name: string;
   readonly reqPerSec: number;
-  /** Median over rounds of (this scenario's req/s ÷ the floor's req/s in the same round). */
+  /** Median over rounds of (this scenario's req/s ÷ the compliant forwarder's req/s in the same round). */
   readonly ratio: number;
   readonly wrongStatuses: number;
   readonly kvReadsPer1k: number;
@@ -70,7 +70,7 @@ export function judge(figures: ScenarioFigures, totals: ScenarioTotals, budget: 
   if (budget.minRatio !== undefined) {
     verdicts.push({
       scenario: figures.name,
-      check: "ratio to floor",
+      check: "ratio to compliant forwarder",
       limit: `≥ ${budget.minRatio.toFixed(2)}`,
       actual: figures.ratio.toFixed(3),
       ok: figures.ratio >= budget.minRatio,

@@ -51,8 +51,8 @@ describe("judge", () => {
   it.each([
     { case: "no budget: only wrong statuses", f: figures(), t: totals, budget: {}, checks: ["wrong statuses"], ok: [true] },
     { case: "a wrong status fails", f: figures({ wrongStatuses: 1 }), t: totals, budget: {}, checks: ["wrong statuses"], ok: [false] },
-    { case: "ratio at the limit passes", f: figures({ ratio: 0.9 }), t: totals, budget: { minRatio: 0.9 }, checks: ["wrong statuses", "ratio to floor"], ok: [true, true] },
-    { case: "ratio under the limit fails", f: figures({ ratio: 0.899 }), t: totals, budget: { minRatio: 0.9 }, checks: ["wrong statuses", "ratio to floor"], ok: [true, false] },
+    { case: "ratio at the limit passes", f: figures({ ratio: 0.9 }), t: totals, budget: { minRatio: 0.9 }, checks: ["wrong statuses", "ratio to compliant forwarder"], ok: [true, true] },
+    { case: "ratio under the limit fails", f: figures({ ratio: 0.899 }), t: totals, budget: { minRatio: 0.9 }, checks: ["wrong statuses", "ratio to compliant forwarder"], ok: [true, false] },
     { case: "zero KV reads allowed, one made", f: figures(), t: { kvReads: 1, jwksFetches: 0 }, budget: { maxKvReads: 0 }, checks: ["wrong statuses", "KV reads (run total)"], ok: [true, false] },
     { case: "KV reads within the limit", f: figures(), t: { kvReads: 1000, jwksFetches: 0 }, budget: { maxKvReads: 1000 }, checks: ["wrong statuses", "KV reads (run total)"], ok: [true, true] },
     { case: "JWKS fetches over the limit", f: figures(), t: { kvReads: 0, jwksFetches: 3 }, budget: { maxJwksFetches: 2 }, checks: ["wrong statuses", "JWKS fetches (run total)"], ok: [true, false] },
