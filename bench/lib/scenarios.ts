@@ -113,7 +113,10 @@ export function scenarios(f: Fixtures): Scenario[] {
  * switches every one of them off at once.
  */
 export const FEATURE_SWITCHES: readonly FeatureSwitch[] = (() => {
-  const features: FeatureSwitch[] = [{ label: "no-usage", bindings: { USAGE_COUNTING: "off" } }];
+  const features: FeatureSwitch[] = [
+    { label: "no-usage", bindings: { USAGE_COUNTING: "off" } },
+    { label: "no-revocation-feed", bindings: { REVOCATION_FEED: "off" } },
+  ];
   const allOff = Object.assign({}, ...features.map((f) => f.bindings)) as Record<string, string>;
   return features.length > 1 ? [...features, { label: "all-off", bindings: allOff }] : features;
 })();
