@@ -116,6 +116,7 @@ export const FEATURE_SWITCHES: readonly FeatureSwitch[] = (() => {
   const features: FeatureSwitch[] = [
     { label: "no-usage", bindings: { USAGE_COUNTING: "off" } },
     { label: "no-revocation-feed", bindings: { REVOCATION_FEED: "off" } },
+    { label: "no-rate-limits", bindings: { RATE_LIMITS_ENABLED: "false" } },
   ];
   const allOff = Object.assign({}, ...features.map((f) => f.bindings)) as Record<string, string>;
   return features.length > 1 ? [...features, { label: "all-off", bindings: allOff }] : features;
