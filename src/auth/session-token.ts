@@ -15,7 +15,8 @@ import type { VerifierDeps } from "./deps";
 import { checkSessionClaims, checkTemplateClaims, checkTokenHeader, DETAIL, type IdentityClaims, lifetimeDetail, tokenKind } from "./jwt-claims";
 import { jwksKey } from "./jwks-cache";
 import type { Principal } from "./principal";
-import { tokenDigest, VerifiedTokenCache } from "./verified-tokens";
+import { TtlLru } from "../ttl-lru";
+import { tokenDigest } from "./verified-tokens";
 
 /** Clock skew tolerated on `exp`, `nbf` and `iat`. */
 export const CLOCK_SKEW_SECONDS = 5;
@@ -25,7 +26,7 @@ const VERIFIED_TOKENS_MAX_TTL_MS = 5 * 60_000;
 
 // Per config (configs are parsed once per bindings object), so a cached verdict never crosses
 // configs with another issuer, party list or key.
-let verifiedTokens = new WeakMap<Config, VerifiedTokenCache<Principal>>();
+let verifiedTokens = new WeakMap<Config, TtlLru<string, Principal>>();
 const pemKeys = new WeakMap<Config, Map<string, Promise<CryptoKey>>>();
 
 const invalid = (detail: string) => new GatewayError("invalid_token", { detail });
@@ -38,7 +39,7 @@ export async function verifySessionToken(token: string, deps: VerifierDeps): Pro
   const { config } = deps;
   let cache = verifiedTokens.get(config);
   if (!cache) {
-    cache = new VerifiedTokenCache<Principal>(VERIFIED_TOKENS_MAX, VERIFIED_TOKENS_MAX_TTL_MS);
+    cache = new TtlLru<string, Principal>(VERIFIED_TOKENS_MAX, VERIFIED_TOKENS_MAX_TTL_MS);
     verifiedTokens.set(config, cache);
   }
   const digest = await tokenDigest(token);
@@ -109,7 +110,7 @@ export async function verifySessionToken(token: string, deps: VerifierDeps): Pro
     method: "jwt",
     scopes: sessionScopes(identity.orgRole, identity.orgPermissions),
   };
-  cache.set(digest, principal, identity.expiresAt * 1000, nowMs);
+  cache.set(digest, principal, nowMs, identity.expiresAt * 1000);
   // A stream carried for this token ends at its `exp` (src/proxy/streams.ts).
   bindStreams(principal, { expiresAt: identity.expiresAt * 1000 });
   return principal;

@@ -1,54 +1,10 @@
 /**
- * Bounded in-isolate caches for key verification: a size cap (least recently used evicted first)
- * and a TTL on every entry, so a flood of distinct keys cannot grow memory.
+ * The isolate's caches for key verification, each a bounded `TtlLru` (src/ttl-lru.ts), so a flood
+ * of distinct keys cannot grow memory.
  */
 import type { Principal } from "../auth/principal";
+import { TtlLru } from "../ttl-lru";
 import type { KeyRecord } from "./store";
-
-/** A map with a size cap (evicting the least recently used) and a per-entry TTL. */
-export class TtlLru<K, V> {
-  readonly #entries = new Map<K, { value: V; expiresAt: number }>();
-
-  constructor(
-    readonly maxEntries: number,
-    readonly ttlMs: number,
-  ) {
-    if (maxEntries < 1 || ttlMs <= 0) throw new RangeError("TtlLru needs maxEntries ≥ 1 and ttlMs > 0");
-  }
-
-  /** The live value for `key`, refreshing its recency; expired entries are dropped. */
-  get(key: K, now = Date.now()): V | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    this.#entries.delete(key);
-    if (entry.expiresAt <= now) return undefined;
-    this.#entries.set(key, entry);
-    return entry.value;
-  }
-
-  /** Store `value` until `now + ttlMs`, evicting the least recently used entries over the cap. */
-  set(key: K, value: V, now = Date.now()): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt: now + this.ttlMs });
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.maxEntries) break;
-      this.#entries.delete(oldest);
-    }
-  }
-
-  delete(key: K): void {
-    this.#entries.delete(key);
-  }
-
-  clear(): void {
-    this.#entries.clear();
-  }
-
-  /** Entries held, live or not yet swept. */
-  get size(): number {
-    return this.#entries.size;
-  }
-}
 
 /** A verified key as the positive cache holds it: the record and its ready-made principal. */
 export interface VerifiedKey {

@@ -18,7 +18,7 @@
 import type { Principal } from "../auth/principal";
 import type { Bindings } from "../env";
 import { GatewayError } from "../errors";
-import { TtlLru } from "../keys/cache";
+import { TtlLru } from "../ttl-lru";
 import { type AppliedLimit, exhaustedField, type LimitedCall, limitsFor, policyField, type RateLimitConfig } from "./policy";
 
 /** Limits of one call kind for one principal, and the `RateLimit-Policy` value they make. */

@@ -1,34 +1,35 @@
 import { describe, expect, it } from "vitest";
 import { parseJwks } from "../../src/auth/jwks-cache";
 import { DEVELOPMENT_PUBLIC_KEY_SPKI, isDevelopmentPublicKey } from "../../src/env";
-import { tokenDigest, VerifiedTokenCache } from "../../src/auth/verified-tokens";
+import { tokenDigest } from "../../src/auth/verified-tokens";
+import { TtlLru } from "../../src/ttl-lru";
 import devPublicPem from "../../examples/dev-keys/development-only.public.pem?raw";
 
-describe("VerifiedTokenCache", () => {
+describe("TtlLru with a per-entry expiry (verified session tokens)", () => {
   it("returns an entry until its expiry, then forgets it", () => {
-    const cache = new VerifiedTokenCache<string>(10, 60_000);
-    cache.set("a", "A", 1_000 + 30_000, 1_000);
+    const cache = new TtlLru<string, string>(10, 60_000);
+    cache.set("a", "A", 1_000, 1_000 + 30_000);
     expect(cache.get("a", 1_000)).toBe("A");
     expect(cache.get("a", 30_999)).toBe("A");
     expect(cache.get("a", 31_000)).toBeUndefined();
     expect(cache.size).toBe(0);
   });
   it("caps an entry's life at maxTtl whatever the token's exp", () => {
-    const cache = new VerifiedTokenCache<string>(10, 60_000);
-    cache.set("a", "A", 10_000_000, 0);
+    const cache = new TtlLru<string, string>(10, 60_000);
+    cache.set("a", "A", 0, 10_000_000);
     expect(cache.get("a", 59_999)).toBe("A");
     expect(cache.get("a", 60_000)).toBeUndefined();
   });
   it("does not store what has already expired", () => {
-    const cache = new VerifiedTokenCache<string>(10, 60_000);
+    const cache = new TtlLru<string, string>(10, 60_000);
     cache.set("a", "A", 1_000, 1_000);
     expect(cache.size).toBe(0);
   });
   it("holds at most maxEntries, evicting the least recently used", () => {
-    const cache = new VerifiedTokenCache<string>(3, 60_000);
-    for (const k of ["a", "b", "c"]) cache.set(k, k.toUpperCase(), 50_000, 0);
+    const cache = new TtlLru<string, string>(3, 60_000);
+    for (const k of ["a", "b", "c"]) cache.set(k, k.toUpperCase(), 0, 50_000);
     expect(cache.get("a", 1)).toBe("A"); // a is now the most recently used
-    cache.set("d", "D", 50_000, 1);
+    cache.set("d", "D", 1, 50_000);
     expect(cache.size).toBe(3);
     expect(cache.get("b", 2)).toBeUndefined();
     expect(cache.get("a", 2)).toBe("A");

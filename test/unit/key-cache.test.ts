@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TtlLru } from "../../src/keys/cache";
+import { TtlLru } from "../../src/ttl-lru";
 
 // Time is passed explicitly: nothing here waits on a timer.
 describe("TtlLru", () => {
