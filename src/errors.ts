@@ -73,9 +73,29 @@ export class GatewayError extends Error {
     this.code = code;
     this.status = ERRORS[code].status;
     this.detail = options.detail ?? ERRORS[code].title;
-    this.extra = options.extra;
+    this.extra = boundedExtra(options.extra);
     this.headers = options.headers;
   }
+}
+
+/** Field errors listed in one problem at most; the rest are counted in `errors_omitted`. */
+export const MAX_FIELD_ERRORS = 10;
+/** Longest field name echoed back in a field error. */
+const MAX_FIELD_NAME = 64;
+
+/**
+ * An answer never grows with what the caller sent: a body of thousands of unknown fields gets at
+ * most `MAX_FIELD_ERRORS` errors back, each naming at most 64 characters of its field.
+ */
+function boundedExtra(extra: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const errors = extra?.["errors"];
+  if (!Array.isArray(errors)) return extra;
+  const shown = errors.slice(0, MAX_FIELD_ERRORS).map((e: unknown) => {
+    if (typeof e !== "object" || e === null) return e;
+    const field = (e as { field?: unknown }).field;
+    return typeof field === "string" && field.length > MAX_FIELD_NAME ? { ...e, field: `${field.slice(0, MAX_FIELD_NAME)}…` } : e;
+  });
+  return errors.length > MAX_FIELD_ERRORS ? { ...extra, errors: shown, errors_omitted: errors.length - MAX_FIELD_ERRORS } : { ...extra, errors: shown };
 }
 
 /** Quote a value for an RFC 7235 auth-param (quoted-string), dropping characters it cannot carry. */

@@ -213,9 +213,19 @@ export function hasBody(request: Request): boolean {
  */
 function checkNoMethodOverride(url: URL): void {
   const search = url.search;
-  if (search.length === 0 || !/method/i.test(search)) return;
-  for (const name of url.searchParams.keys()) {
-    if (name.toLowerCase() === "_method") {
+  // The name needs an underscore, literal or encoded; most queries have neither and cost one scan.
+  if (search.length === 0 || !/_|%5f/i.test(search)) return;
+  // Split on `;` as well as `&` (older Rack and other parsers do), and decode each name as an
+  // origin's parser would: `_m%65thod` and `x=1;_method=` are the same override.
+  for (const pair of search.slice(1).split(/[&;]/)) {
+    const raw = pair.split("=", 1)[0]!.replaceAll("+", " ");
+    let name: string;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      name = raw;
+    }
+    if (name.trim().toLowerCase() === "_method") {
       throw new GatewayError("method_override_refused", { detail: "The _method query parameter is not accepted; send the real HTTP method." });
     }
   }

@@ -10,7 +10,7 @@ const CREDENTIAL_HEADERS = ["x-api-key", "authorization", "cookie"];
  * Method overrides: an origin that honours one would run a method the scope check did not see
  * (a `GET` checked against a read scope, run as `DELETE`).
  */
-const METHOD_OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override", "x-original-method"];
+const METHOD_OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override", "x-original-method", "x-override-method"];
 /**
  * Proxy-trust headers: who the client is and what URL it asked for are the gateway's to say.
  * The gateway sets `x-forwarded-for` and `x-forwarded-proto` itself.
@@ -33,6 +33,29 @@ const PROXY_TRUST_HEADERS = [
   "x-rewrite-url",
   "x-original-host",
   "x-host",
+  "x-original-uri",
+  "x-forwarded-uri",
+  "x-original-forwarded-for",
+  "forwarded-for",
+  "x-envoy-external-address",
+  "x-envoy-original-path",
+  "fastly-client-ip",
+  // Identity asserted by auth proxies (nginx auth_request, oauth2-proxy, Traefik forward-auth,
+  // REMOTE_USER setups): an origin behind such a proxy may trust them. Only x-agntix-* is ours.
+  "remote-user",
+  "x-remote-user",
+  "x-auth-user",
+  "x-webauth-user",
+  "x-auth-request-user",
+  "x-auth-request-email",
+  "x-auth-request-preferred-username",
+  "x-auth-request-groups",
+  "x-auth-request-access-token",
+  "x-forwarded-user",
+  "x-forwarded-email",
+  "x-forwarded-preferred-username",
+  "x-forwarded-groups",
+  "x-forwarded-access-token",
 ];
 /** Prefix of the identity headers only the gateway may set. */
 const IDENTITY_PREFIX = "x-agntix-";

@@ -90,7 +90,7 @@ describe("a WebSocket upgrade needs the route's write scope", () => {
 });
 
 describe("method overrides", () => {
-  it.each(["?_method=DELETE", "?a=1&_method=POST", "?%5Fmethod=DELETE", "?_METHOD=delete"])(
+  it.each(["?_method=DELETE", "?a=1&_method=POST", "?%5Fmethod=DELETE", "?_METHOD=delete", "?_m%65thod=DELETE", "?_%6Dethod=DELETE", "?x=1;_method=DELETE"])(
     "a %s query → 400 method_override_refused, before authentication",
     async (query) => {
       await expectProblem(await gw(`/v1/chat/messages${query}`), 400, "method_override_refused");
@@ -133,6 +133,16 @@ describe("proxy-trust and look-alike identity headers", () => {
       "x-client-ip": "10.0.0.1",
       "x-original-url": "/admin",
       "x-rewrite-url": "/admin",
+      "x-original-uri": "/admin",
+      "x-forwarded-uri": "/admin",
+      "x-envoy-external-address": "10.0.0.1",
+      "fastly-client-ip": "10.0.0.1",
+      "forwarded-for": "10.0.0.1",
+      "x-remote-user": "admin",
+      "remote-user": "admin",
+      "x-auth-request-user": "admin",
+      "x-forwarded-user": "admin",
+      "x-override-method": "DELETE",
       x_forwarded_for: "10.0.0.1",
       x_agntix_org_id: "org_victim",
       "x-agntix_org-id": "org_victim",

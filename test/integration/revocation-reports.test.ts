@@ -65,6 +65,18 @@ describe("POST /v1/chat/api-keys/revoke (leaked keys)", () => {
     expect(problem["errors"]).toEqual([expect.objectContaining({ field })]);
   });
 
+  it("answers a body of 6,000 unknown fields with a bounded problem: 10 field errors, the rest counted", async () => {
+    const body: Record<string, unknown> = { keys: ["pk_test_x"], [`a${"x".repeat(300)}`]: 1 };
+    for (let i = 0; i < 5999; i++) body[`k${i}`] = 1;
+    const res = await gw("/v1/chat/api-keys/revoke", jsonInit("POST", body, { "cf-connecting-ip": freshIp() }));
+    const problem = await expectProblem(res, 400, "validation_failed");
+    const errors = problem["errors"] as { field: string }[];
+    expect(errors).toHaveLength(10);
+    expect(problem["errors_omitted"]).toBe(5990);
+    expect(errors.every((e) => e.field.length <= 65)).toBe(true);
+    expect(JSON.stringify(problem).length).toBeLessThan(4096);
+  });
+
   it("accepts 1,000 keys; refuses bad JSON (400) and other methods (405 Allow: POST)", async () => {
     expect((await report(Array.from({ length: 1000 }, () => generateKey("pk_test_")))).status).toBe(202);
     await expectProblem(await gw("/v1/chat/api-keys/revoke", { method: "POST", headers: { "content-type": "application/json", "cf-connecting-ip": freshIp() }, body: "{" }), 400, "invalid_json");
