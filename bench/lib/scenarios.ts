@@ -117,6 +117,7 @@ export const FEATURE_SWITCHES: readonly FeatureSwitch[] = (() => {
     { label: "no-usage", bindings: { USAGE_COUNTING: "off" } },
     { label: "no-revocation-feed", bindings: { REVOCATION_FEED: "off" } },
     { label: "no-rate-limits", bindings: { RATE_LIMITS_ENABLED: "false" } },
+    { label: "no-access-log", bindings: { ACCESS_LOG: "off" } },
   ];
   const allOff = Object.assign({}, ...features.map((f) => f.bindings)) as Record<string, string>;
   return features.length > 1 ? [...features, { label: "all-off", bindings: allOff }] : features;
