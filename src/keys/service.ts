@@ -383,7 +383,13 @@ async function recordRevocations(deps: KeyServiceDeps, entries: RevocationInput[
 /** Remove a key from KV and this isolate's caches (the log already has its revocation). */
 async function removeKey(deps: KeyServiceDeps, stored: StoredKey): Promise<void> {
   const now = clock(deps);
-  await deps.store.remove(stored);
+  try {
+    await deps.store.remove(stored);
+  } catch (error) {
+    // The delete may have reached the hash entry: drop this isolate's copy so it reads the truth.
+    forgetKey(stored.hash);
+    throw error;
+  }
   forgetKey(stored.hash);
   keyCaches.unknown.set(stored.hash, true, now);
 }
@@ -460,7 +466,9 @@ async function retire(deps: KeyServiceDeps, stored: StoredKey, end: number, succ
     const settled = await settle(deps, expired);
     return settled?.expires_at ?? iso(Math.min(end, clock(deps)));
   } catch (cause) {
-    // The log already refuses it everywhere; KV still lists it until it is deleted.
+    // The log already refuses it everywhere; KV still lists it until it is deleted. The store may
+    // hold the new end already: this isolate must not keep trusting its older copy (chaos run).
+    forgetKey(stored.hash);
     logWarning("rotation_retire_failed", stored.id, cause);
     return null;
   }

@@ -196,6 +196,36 @@ async function io<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Wait for every write to land or fail, then report the first failure. `Promise.all` would
+ * reject while sibling writes are still in flight, and a rollback started then could be
+ * overtaken by them (the chaos run found index entries of refused creates surviving that way).
+ */
+async function allWrites(writes: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/** Attempts of an idempotent write (a retire, a delete, a rollback) before it counts as failed. */
+export const WRITE_ATTEMPTS = 3;
+
+/**
+ * An idempotent write, tried up to `WRITE_ATTEMPTS` times. A KV call that fails may still have
+ * landed, so a write whose outcome matters for consistency is repeated rather than left unknown.
+ */
+async function retrying(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (cause) {
+      if (attempt >= WRITE_ATTEMPTS) throw cause;
+    }
+  }
+}
+
+const deleteRetrying = (kv: KvLike, key: string) => retrying(() => kv.delete(key));
+
 /** A page of an organisation's keys. */
 export interface KeyPage {
   readonly records: KeyRecord[];
@@ -257,14 +287,21 @@ export class KeyStore {
 
   /**
    * Store a new key's entries. The hash entry is written last, so a key is never usable without
-   * its management entries; on failure the written entries are removed (best effort) and 503 thrown.
+   * its management entries; on failure the written entries are removed and 503 thrown. The
+   * rollback removes the hash entry first and keeps the others if it cannot: a key that might
+   * work then stays listed (and deletable) rather than working unlisted.
    */
   async insert(record: KeyRecord, hash: string): Promise<void> {
     try {
       await this.#writeManaged({ ...record, hash });
       await io(() => this.kv.put(hashKey(hash), JSON.stringify(verificationRecord({ ...record, hash })), withExpiration(kvExpiration(record))));
     } catch (error) {
-      await Promise.allSettled([this.kv.delete(hashKey(hash)), this.kv.delete(idKey(record.id)), this.kv.delete(indexKey(record))]);
+      try {
+        await deleteRetrying(this.kv, hashKey(hash));
+        await allWrites([deleteRetrying(this.kv, indexKey(record)), deleteRetrying(this.kv, idKey(record.id))]);
+      } catch {
+        // The 503 below stands; what is left is listed, or not usable.
+      }
       throw error;
     }
   }
@@ -275,29 +312,33 @@ export class KeyStore {
     const expiration = kvExpiration(updated);
     // The hash entry first: if a later write fails, the key still ends on time and merely stays
     // listed until it does; the other order could leave a working key with no record to delete.
-    await io(() => this.kv.put(hashKey(stored.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration)));
-    await this.#writeManaged(updated);
+    // Both steps are idempotent and retried: a failure in between would leave a key that ends
+    // while its listing says it does not (found by the chaos run, docs/reliability.md).
+    await io(() => retrying(() => this.kv.put(hashKey(stored.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration))));
+    await retrying(() => this.#writeManaged(updated));
     return updated;
   }
 
   /**
    * Replace a key's record by `updated` (same id, hash and creation time; an edit). The hash entry
-   * first, so verification sees a narrowing before the management entries say it happened.
+   * first, so verification sees a narrowing before the management entries say it happened; both
+   * idempotent writes are retried, so a failure in between rarely leaves the two disagreeing.
    */
   async update(updated: StoredKey): Promise<void> {
     const expiration = kvExpiration(updated);
-    await io(() => this.kv.put(hashKey(updated.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration)));
-    await this.#writeManaged(updated);
+    await io(() => retrying(() => this.kv.put(hashKey(updated.hash), JSON.stringify(verificationRecord(updated)), withExpiration(expiration))));
+    await retrying(() => this.#writeManaged(updated));
   }
 
-  /** Delete a key: its hash entry first (verification stops), then its id, index and last-used entries. */
+  /**
+   * Delete a key: its hash entry first (verification stops), then its index and last-used
+   * entries, and its id entry last, so that a delete that fails part-way can always be retried
+   * (the retry finds the key by id). Each delete is retried a few times before the 503.
+   */
   async remove(stored: StoredKey): Promise<void> {
-    await io(() => this.kv.delete(hashKey(stored.hash)));
-    await io(() =>
-      Promise.all([this.kv.delete(idKey(stored.id)), this.kv.delete(indexKey(stored)), this.kv.delete(usedKey(stored.id))]).then(
-        () => undefined,
-      ),
-    );
+    await io(() => deleteRetrying(this.kv, hashKey(stored.hash)));
+    await io(() => allWrites([deleteRetrying(this.kv, indexKey(stored)), deleteRetrying(this.kv, usedKey(stored.id))]));
+    await io(() => deleteRetrying(this.kv, idKey(stored.id)));
   }
 
   /** One page (≤ `limit`) of an organisation's keys, newest first, from the index's metadata. */
@@ -387,10 +428,10 @@ export class KeyStore {
     const { hash: _hash, org_id: _org, ...full } = stored;
     const metadata = fitsMetadata(full) ? full : { id: stored.id };
     await io(() =>
-      Promise.all([
+      allWrites([
         this.kv.put(idKey(stored.id), JSON.stringify(stored), withExpiration(expiration)),
         this.kv.put(indexKey(stored), "", { ...withExpiration(expiration), metadata }),
-      ]).then(() => undefined),
+      ]),
     );
   }
 }

@@ -1,0 +1,320 @@
+/**
+ * The fault injector: wraps the gateway's bindings (KV, origin Fetchers) and the outbound fetch of
+ * the JWKS so that a call throws, hangs past its timeout, succeeds slowly, or (origins) resets
+ * mid-stream, at a configurable rate. Decisions come from a stream seeded by (seed, operation),
+ * so an operation meets the same faults however the others interleave (as far as its own calls go).
+ *
+ * Nothing here touches production code: the runner passes `wrapEnv(env)` to the app's `fetch`.
+ */
+import { Random } from "./prng";
+
+/** What an injected failure looks like to the caller: a name the gateway may log, and a marker it must never echo. */
+export const INTERNAL_MARKER = "chaos-internal-detail-7f3a";
+
+/** Fault kinds per store, as counted in a run's figures. */
+export type FaultMode = "throw" | "hang" | "slow" | "reset" | "applied-then-timeout";
+
+/** Test-only planted bugs: each makes the system under test wrong in one way an invariant must notice. */
+export type PlantedBug =
+  /** KV deletes of hash entries and revocation markers are silently lost (invariant 1). */
+  | "lose-revocation"
+  /** Writes of the organisation index are silently lost: keys work but are never listed (invariant 2). */
+  | "drop-index"
+  /** A list of one organisation reads another's index (invariant 4). */
+  | "cross-org-list"
+  /** The origin receives another organisation's id in `x-agntix-org-id` (invariant 4). */
+  | "wrong-identity"
+  /** Creates fail after their management entries are written, and their rollback is lost (invariant 5). */
+  | "no-rollback";
+
+export interface FaultOptions {
+  /** Probability that one binding call fails in some way (0 disables faults). */
+  readonly rate: number;
+  /** How long a hanging call waits before it fails as timed out (ms). */
+  readonly hangMs: number;
+  /** Largest delay of a slow call (ms). */
+  readonly slowMaxMs: number;
+  readonly planted?: PlantedBug;
+  /** For `cross-org-list` and `wrong-identity`: the organisation whose data leaks in. */
+  readonly otherOrg?: string;
+}
+
+export const DEFAULT_FAULTS: FaultOptions = { rate: 0.05, hangMs: 40, slowMaxMs: 15 };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function timeoutError(what: string): Error {
+  const error = new Error(`chaos: ${what} timed out (${INTERNAL_MARKER})`);
+  error.name = "TimeoutError";
+  return error;
+}
+
+/** Counts of injected faults by kind (`kv.put.throw`, `origin.reset`, …). */
+export class FaultCounts {
+  readonly byKind = new Map<string, number>();
+  calls = 0;
+  add(kind: string): void {
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+  }
+  get total(): number {
+    let n = 0;
+    for (const v of this.byKind.values()) n += v;
+    return n;
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries([...this.byKind].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}
+
+/**
+ * One client's view of the injector: its bindings draw from the stream of the operation it is
+ * running (`begin(op)`), so faults are reproducible per operation.
+ */
+export class FaultScope {
+  #random: Random;
+  enabled = true;
+
+  constructor(
+    readonly seed: number,
+    readonly stream: number,
+    readonly options: FaultOptions,
+    readonly counts: FaultCounts,
+  ) {
+    this.#random = new Random(seed, stream);
+  }
+
+  /** Start drawing from operation `op`'s stream. */
+  begin(op: number): void {
+    this.#random = new Random(this.seed, this.stream, op);
+  }
+
+  /** The fault for the next call on `store.method`, if any (counted). */
+  decide(store: string, method: string, modes: readonly FaultMode[]): FaultMode | undefined {
+    this.counts.calls++;
+    if (!this.enabled || this.options.rate <= 0) return undefined;
+    if (!this.#random.chance(this.options.rate)) return undefined;
+    const mode = this.#random.pick(modes);
+    this.counts.add(`${store}.${method}.${mode}`);
+    return mode;
+  }
+
+  slowDelay(): number {
+    return 1 + this.#random.int(this.options.slowMaxMs);
+  }
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+const READ_MODES: readonly FaultMode[] = ["throw", "hang", "slow"];
+const WRITE_MODES: readonly FaultMode[] = ["throw", "hang", "slow", "applied-then-timeout"];
+
+/** KV's keys named in a call's first argument (a key or an array of keys). */
+const keysOf = (arg: unknown): string[] => (Array.isArray(arg) ? (arg as string[]) : typeof arg === "string" ? [arg] : []);
+
+/** A KV namespace whose calls fail as `scope` decides. */
+export function faultyKv(inner: KVNamespace, scope: FaultScope): KVNamespace {
+  const { planted, otherOrg } = scope.options;
+  const call = (name: "get" | "getWithMetadata" | "put" | "delete" | "list", write: boolean) =>
+    async function (...args: unknown[]): Promise<unknown> {
+      const run = () => (inner[name] as unknown as Method).apply(inner, args);
+      const key = keysOf(args[0])[0] ?? "";
+      if (planted === "lose-revocation" && name === "delete" && key.startsWith("h:")) return undefined;
+      if (planted === "drop-index" && name === "put" && key.startsWith("o:")) return undefined;
+      if (planted === "no-rollback") {
+        if (name === "delete" && (key.startsWith("k:") || key.startsWith("o:"))) return undefined;
+        if (name === "put" && key.startsWith("h:")) throw new Error("chaos: planted hash write failure");
+      }
+      if (planted === "cross-org-list" && name === "list" && otherOrg) {
+        const options = { ...(args[0] as KVNamespaceListOptions) };
+        if (options.prefix?.startsWith("o:") && !options.prefix.startsWith(`o:${encodeURIComponent(otherOrg)}:`)) {
+          options.prefix = `o:${encodeURIComponent(otherOrg)}:`;
+          return inner.list(options);
+        }
+      }
+      const mode = scope.decide("kv", name, write ? WRITE_MODES : READ_MODES);
+      switch (mode) {
+        case undefined:
+          return run();
+        case "throw":
+          throw new Error(`chaos: KV ${name} failed (${INTERNAL_MARKER})`);
+        case "hang":
+          await sleep(scope.options.hangMs);
+          throw timeoutError(`KV ${name}`);
+        case "applied-then-timeout":
+          // The write reached the store, but its caller only learns that it timed out.
+          await run();
+          await sleep(scope.options.hangMs);
+          throw timeoutError(`KV ${name}`);
+        case "slow": {
+          await sleep(scope.slowDelay());
+          return run();
+        }
+        default:
+          return run();
+      }
+    };
+  return {
+    get: call("get", false),
+    getWithMetadata: call("getWithMetadata", false),
+    put: call("put", true),
+    delete: call("delete", true),
+    list: call("list", false),
+  } as unknown as KVNamespace;
+}
+
+const ORIGIN_MODES: readonly FaultMode[] = ["throw", "hang", "slow", "reset"];
+
+/** A body that delivers its first chunk and then fails, as a connection reset mid-stream would. */
+function resetAfterFirstChunk(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let sent = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent) {
+        await reader.cancel().catch(() => undefined);
+        controller.error(new Error(`chaos: connection reset (${INTERNAL_MARKER})`));
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done || !value) {
+        controller.error(new Error(`chaos: connection reset (${INTERNAL_MARKER})`));
+        return;
+      }
+      sent = true;
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/** An origin service binding whose calls fail as `scope` decides. */
+export function faultyFetcher(inner: Fetcher, name: string, scope: FaultScope): Fetcher {
+  const { planted, otherOrg } = scope.options;
+  return {
+    async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+      if (planted === "wrong-identity" && otherOrg && init?.headers) {
+        const headers = new Headers(init.headers);
+        headers.set("x-agntix-org-id", otherOrg);
+        init = { ...init, headers };
+      }
+      const mode = scope.decide("origin", name, ORIGIN_MODES);
+      switch (mode) {
+        case "throw":
+          throw new Error(`chaos: ${name} origin exploded (${INTERNAL_MARKER})`);
+        case "hang": {
+          // Until the gateway gives up (its abort signal), or the hang time if it never does.
+          const signal = init?.signal ?? undefined;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.max(scope.options.hangMs, 5_000));
+            signal?.addEventListener("abort", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+          if (signal?.aborted) throw signal.reason ?? new DOMException("aborted", "AbortError");
+          throw timeoutError(`${name} origin`);
+        }
+        case "slow":
+          await sleep(scope.slowDelay());
+          return inner.fetch(input as RequestInfo, init);
+        case "reset": {
+          const response = await inner.fetch(input as RequestInfo, init);
+          if (!response.body || response.status === 101) return response;
+          return new Response(resetAfterFirstChunk(response.body), response);
+        }
+        default:
+          return inner.fetch(input as RequestInfo, init);
+      }
+    },
+    connect: inner.connect.bind(inner),
+  } as Fetcher;
+}
+
+/** The gateway's bindings with every store and origin behind the injector. */
+export function faultyBindings<E extends { API_KEYS: KVNamespace; CHAT: Fetcher; VOICE: Fetcher }>(env: E, scope: FaultScope): E {
+  return {
+    ...env,
+    API_KEYS: faultyKv(env.API_KEYS, scope),
+    CHAT: faultyFetcher(env.CHAT, "chat", scope),
+    VOICE: faultyFetcher(env.VOICE, "voice", scope),
+  };
+}
+
+const JWKS_MODES: readonly FaultMode[] = ["throw", "hang", "slow"];
+
+/**
+ * Wrap the global `fetch` (the gateway's only outbound call is the JWKS) so that requests to
+ * `jwksUrl` fail as `scope` decides. Returns the function that restores the original.
+ */
+export function faultyJwksFetch(jwksUrl: string, scope: FaultScope): () => void {
+  const original = globalThis.fetch;
+  globalThis.fetch = async function chaosFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (url !== jwksUrl) return original(input, init);
+    const mode = scope.decide("jwks", "fetch", JWKS_MODES);
+    if (mode === "throw") throw new TypeError(`chaos: network error (${INTERNAL_MARKER})`);
+    if (mode === "hang") {
+      const signal = init?.signal ?? undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, scope.options.hangMs);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      throw signal?.aborted ? (signal.reason ?? new DOMException("aborted", "AbortError")) : timeoutError("JWKS fetch");
+    }
+    if (mode === "slow") await sleep(scope.slowDelay());
+    return original(input, init);
+  } as typeof fetch;
+  return () => {
+    globalThis.fetch = original;
+  };
+}
+
+const CACHE_MODES: readonly FaultMode[] = ["throw", "hang", "slow"];
+
+/**
+ * Put the location's Cache API (`caches.default`: revocation markers, persisted JWKS) behind the
+ * injector, by replacing `match` and `put` on the one Cache object the gateway uses. With the
+ * `lose-revocation` plant, writes of revocation markers are silently dropped. Returns the restorer.
+ */
+export function faultyCacheApi(scope: FaultScope): () => void {
+  const cache = caches.default as Cache & Record<string, unknown>;
+  const match = cache.match;
+  const put = cache.put;
+  const decide = async (method: string): Promise<void> => {
+    const mode = scope.decide("cache", method, CACHE_MODES);
+    if (mode === "throw") throw new Error(`chaos: Cache API ${method} failed (${INTERNAL_MARKER})`);
+    if (mode === "hang") {
+      await sleep(scope.options.hangMs);
+      throw timeoutError(`Cache API ${method}`);
+    }
+    if (mode === "slow") await sleep(scope.slowDelay());
+  };
+  const urlOf = (request: RequestInfo | URL) => (typeof request === "string" ? request : request instanceof URL ? request.href : request.url);
+  Object.defineProperty(cache, "match", {
+    configurable: true,
+    writable: true,
+    value: async function chaosMatch(request: RequestInfo | URL, options?: CacheQueryOptions) {
+      await decide("match");
+      return match.call(cache, request, options);
+    },
+  });
+  Object.defineProperty(cache, "put", {
+    configurable: true,
+    writable: true,
+    value: async function chaosPut(request: RequestInfo | URL, response: Response) {
+      if (scope.options.planted === "lose-revocation" && urlOf(request).startsWith("https://revoked-api-keys.")) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      await decide("put");
+      return put.call(cache, request, response);
+    },
+  });
+  return () => {
+    Reflect.deleteProperty(cache, "match");
+    Reflect.deleteProperty(cache, "put");
+  };
+}

@@ -1,0 +1,396 @@
+/**
+ * The six invariants of issue 16, each a pure function of a recorded history. Each returns how
+ * many judgements it made (an invariant that judged nothing proved nothing) and its violations.
+ */
+import { type History, isOk, isRefused, MANAGEMENT, type OpRecord, type Shown } from "./history";
+
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
+
+export interface Violation {
+  readonly invariant: InvariantId;
+  /** Program indices of the operations involved (for shrinking and the report). */
+  readonly ops: readonly number[];
+  readonly message: string;
+}
+
+export interface CheckResult {
+  readonly invariant: InvariantId;
+  readonly name: string;
+  readonly checks: number;
+  readonly violations: Violation[];
+}
+
+export interface CheckOptions {
+  /**
+   * How long after a revoking answer (or a grace period's end) a key may still be accepted, in ms.
+   * The chaos run is one isolate at one location, where docs/api-keys.md promises "at once"
+   * (the serving isolate forgets the key before it answers): 0.
+   */
+  readonly revocationBoundMs: number;
+  /** Every documented error code (src/errors.ts). */
+  readonly knownCodes: ReadonlySet<string>;
+}
+
+export const INVARIANT_NAMES: Record<InvariantId, string> = {
+  1: "revoked keys stay revoked",
+  2: "no hidden keys, no ghost keys",
+  3: "every change audited, every audit record true",
+  4: "no cross-organisation data, identity headers match the credential",
+  5: "refused operations leave nothing half done",
+  6: "no 500, no stack trace, no secret in responses or logs",
+};
+
+const result = (invariant: InvariantId, checks: number, violations: Violation[]): CheckResult => ({
+  invariant,
+  name: INVARIANT_NAMES[invariant],
+  checks,
+  violations,
+});
+
+/** A use the gateway let through to the origin with this key as the principal. */
+const acceptedUse = (op: OpRecord) => (op.kind === "use" || op.kind === "stream") && op.keyId !== undefined && isOk(op) && op.status !== 204;
+
+interface End {
+  /** Wall time from which the key must be refused (plus the bound). */
+  readonly ms: number;
+  /** Logical time after which the key must be refused (revocations that take effect on answer). */
+  readonly after: number;
+  readonly by: number;
+  readonly what: string;
+}
+
+/** When each key was promised to stop: the earliest delete, rotation without grace, or grace end answered 2xx. */
+export function revocationEnds(ops: readonly OpRecord[]): Map<string, End> {
+  const ends = new Map<string, End>();
+  const add = (id: string, end: End) => {
+    const known = ends.get(id);
+    if (!known || end.ms < known.ms) ends.set(id, end);
+  };
+  for (const op of ops) {
+    if (!isOk(op)) continue;
+    if (op.kind === "delete" && op.keyId) add(op.keyId, { ms: op.endMs, after: op.complete, by: op.index, what: "deleted" });
+    for (const r of op.retired ?? []) {
+      if (r.oldExpiresAt === null) continue;
+      if (r.grace === 0) add(r.oldId, { ms: op.endMs, after: op.complete, by: op.index, what: "rotated without grace" });
+      else add(r.oldId, { ms: Date.parse(r.oldExpiresAt), after: Number.NEGATIVE_INFINITY, by: op.index, what: `grace ended ${r.oldExpiresAt}` });
+    }
+  }
+  return ends;
+}
+
+/** 1. A key whose delete / rotation without grace answered 2xx (or whose grace ended) is never accepted after the bound. */
+export function checkRevocation(history: History, options: CheckOptions): CheckResult {
+  const ends = revocationEnds(history.ops);
+  const violations: Violation[] = [];
+  let checks = 0;
+  for (const op of history.ops) {
+    if ((op.kind !== "use" && op.kind !== "stream") || !op.keyId) continue;
+    const end = ends.get(op.keyId);
+    if (!end || op.invoke <= end.after || op.startMs < end.ms + options.revocationBoundMs) continue;
+    checks++;
+    if (acceptedUse(op)) {
+      violations.push({
+        invariant: 1,
+        ops: [end.by, op.index],
+        message: `key ${op.keyId} (${end.what} by op ${end.by}) was accepted by op ${op.index} ${op.startMs - end.ms} ms later`,
+      });
+    }
+  }
+  return result(1, checks, violations);
+}
+
+/** The settled list of each organisation (settle-phase list ops that read every page). */
+function settledLists(ops: readonly OpRecord[]): Map<string, Map<string, Shown>> {
+  const lists = new Map<string, Map<string, Shown>>();
+  for (const op of ops) {
+    if (op.phase !== "settle" || op.kind !== "list" || !isOk(op) || !op.listComplete) continue;
+    lists.set(op.org, new Map((op.shown ?? []).map((s) => [s.id, s])));
+  }
+  return lists;
+}
+
+/**
+ * 2. Once the stores settle: every key that works is listed (no hidden keys), and every listed
+ * key works or is shown as expired (no ghosts). Judged with the known secrets, and against the
+ * store itself for keys whose secret no client ever saw.
+ */
+export function checkListedMeansUsable(history: History): CheckResult {
+  const lists = settledLists(history.ops);
+  const violations: Violation[] = [];
+  let checks = 0;
+  const mintedBy = new Map<string, number>();
+  for (const op of history.ops) for (const m of op.minted ?? []) if (isOk(op)) mintedBy.set(m.id, op.index);
+  for (const op of history.ops) {
+    if (op.phase !== "settle" || op.kind !== "use" || !op.keyId) continue;
+    const listed = lists.get(op.org);
+    if (!listed) continue;
+    checks++;
+    const shown = listed.get(op.keyId);
+    const usable = acceptedUse(op);
+    const at = mintedBy.get(op.keyId);
+    const ops = at === undefined ? [op.index] : [at, op.index];
+    if (usable && !shown) violations.push({ invariant: 2, ops, message: `key ${op.keyId} works but its organisation's list does not show it` });
+    if (!usable && shown && !(shown.expiresAt !== null && Date.parse(shown.expiresAt) <= op.startMs)) {
+      violations.push({ invariant: 2, ops, message: `key ${op.keyId} is listed (not expired) but refused: ${op.status} ${op.code ?? ""}` });
+    }
+  }
+  const snapshot = history.snapshot;
+  if (snapshot) {
+    // Listed keys no client holds the secret of: usable only if their id entry still leads to a hash entry.
+    const byId = new Map(snapshot.idEntries.map((e) => [e.id, e]));
+    const judged = new Set(history.ops.filter((op) => op.phase === "settle" && op.kind === "use").map((op) => op.keyId));
+    for (const [org, listed] of lists) {
+      for (const shown of listed.values()) {
+        if (judged.has(shown.id)) continue;
+        checks++;
+        const entry = byId.get(shown.id);
+        if (!entry || entry.org !== org || !entry.hashPresent) {
+          const at = mintedBy.get(shown.id);
+          violations.push({
+            invariant: 2,
+            ops: at === undefined ? [] : [at],
+            message: `key ${shown.id} (${shown.name}) is listed for ${org} but cannot work: ${entry ? "its hash entry is gone" : "it has no record"}`,
+          });
+        }
+      }
+    }
+    for (const entry of snapshot.hashEntries) {
+      const listed = lists.get(entry.org);
+      if (!listed) continue;
+      if (entry.expiresAt !== null && Date.parse(entry.expiresAt) <= snapshot.atMs) continue;
+      checks++;
+      if (!listed.has(entry.id)) {
+        const at = mintedBy.get(entry.id);
+        violations.push({
+          invariant: 2,
+          ops: at === undefined ? [] : [at],
+          message: `the store holds a working hash entry for key ${entry.id} that its organisation's list does not show`,
+        });
+      }
+    }
+  }
+  return result(2, checks, violations);
+}
+
+/** What a 2xx management operation must have left in the audit log. */
+function expectedAudit(op: OpRecord): { action: string; keyId: string }[] {
+  if (!isOk(op)) return [];
+  switch (op.kind) {
+    case "create":
+      return (op.minted ?? []).map((m) => ({ action: "create", keyId: m.id }));
+    case "rotate":
+    case "bulk_rotate":
+      return (op.retired ?? []).map((r) => ({ action: "rotate", keyId: r.oldId }));
+    case "delete":
+      return op.keyId ? [{ action: "delete", keyId: op.keyId }] : [];
+    default:
+      return [];
+  }
+}
+
+/**
+ * 3. Every management change answered 2xx has its audit record, and every audit record names a
+ * change that happened (a 2xx, or a 5xx whose outcome the caller could not know). Judges nothing
+ * when the gateway has no audit log (`history.audit` undefined).
+ */
+export function checkAudit(history: History): CheckResult {
+  const audit = history.audit;
+  if (!audit) return result(3, 0, []);
+  const violations: Violation[] = [];
+  let checks = 0;
+  const recorded = new Set(audit.map((r) => `${r.org} ${r.action} ${r.keyId}`));
+  const possible = new Set<string>();
+  for (const op of history.ops) {
+    if (!MANAGEMENT.has(op.kind)) continue;
+    for (const e of expectedAudit(op)) {
+      checks++;
+      possible.add(`${op.org} ${e.action} ${e.keyId}`);
+      if (!recorded.has(`${op.org} ${e.action} ${e.keyId}`)) {
+        violations.push({ invariant: 3, ops: [op.index], message: `op ${op.index} (${op.kind} ${e.keyId}) answered ${op.status} but left no audit record` });
+      }
+    }
+    // A 5xx may have happened or not: its record is possible, not required.
+    if (op.status >= 500) {
+      const ids = op.keyIds ?? (op.keyId ? [op.keyId] : []);
+      const action = op.kind === "bulk_rotate" ? "rotate" : op.kind;
+      for (const id of ids) possible.add(`${op.org} ${action} ${id}`);
+      if (op.kind === "create") possible.add(`${op.org} create *`);
+    }
+  }
+  for (const r of audit) {
+    checks++;
+    const key = `${r.org} ${r.action} ${r.keyId}`;
+    if (!possible.has(key) && !(r.action === "create" && possible.has(`${r.org} create *`))) {
+      violations.push({ invariant: 3, ops: [], message: `audit record "${r.action} ${r.keyId}" (${r.org}) claims a change no operation made` });
+    }
+  }
+  return result(3, checks, violations);
+}
+
+/** 4. No answer carries another organisation's data; every forwarded request carries exactly its credential's identity. */
+export function checkIsolation(history: History): CheckResult {
+  const violations: Violation[] = [];
+  let checks = 0;
+  const orgOf = new Map<string, string>();
+  for (const op of history.ops) for (const m of op.minted ?? []) orgOf.set(m.id, m.org);
+  for (const e of history.snapshot?.idEntries ?? []) if (!orgOf.has(e.id)) orgOf.set(e.id, e.org);
+  for (const op of history.ops) {
+    if (op.echo && op.credential) {
+      checks++;
+      const { echo, credential } = op;
+      const wrong: string[] = [];
+      if (echo.orgId !== credential.org) wrong.push(`org ${echo.orgId} (expected ${credential.org})`);
+      if (echo.principalId !== credential.subject) wrong.push(`principal ${echo.principalId} (expected ${credential.subject})`);
+      if (echo.method !== credential.method) wrong.push(`method ${echo.method} (expected ${credential.method})`);
+      if (echo.credentialForwarded) wrong.push("the caller's credential");
+      if (wrong.length) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index}: the origin received ${wrong.join(", ")}` });
+    }
+    if (op.shown && isOk(op)) {
+      for (const s of op.shown) {
+        const owner = orgOf.get(s.id);
+        if (owner === undefined) continue;
+        checks++;
+        if (owner !== op.org) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index} (${op.kind} by ${op.org}) showed key ${s.id} of ${owner}` });
+      }
+    }
+    if (op.kind === "cross_org") {
+      checks++;
+      if (isOk(op)) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index}: ${op.org} acted on another organisation's key ${op.keyId} (${op.status})` });
+    }
+  }
+  return result(4, checks, violations);
+}
+
+/**
+ * 5. A refused operation left nothing half done that a later read can see. A 4xx must have had
+ * no effect at all. A 5xx is indeterminate ("nothing is assumed", docs/api-keys.md): it may have
+ * taken effect, but wholly — a key it left behind must be whole (its record leads to a working
+ * hash entry), and a key it half deleted must not be listed while refused.
+ */
+export function checkNothingHalfDone(history: History): CheckResult {
+  const violations: Violation[] = [];
+  let checks = 0;
+  const ops = history.ops;
+  const mintedOk = new Set<string>();
+  for (const op of ops) if (isOk(op)) for (const m of op.minted ?? []) mintedOk.add(m.id);
+  const reads = ops.filter((op) => op.kind === "list" && isOk(op));
+  const whole = new Map((history.snapshot?.idEntries ?? []).map((e) => [e.id, e.hashPresent]));
+  const isWhole = (id: string) => whole.get(id) === true;
+
+  // Keys named by a refused create.
+  for (const refused of ops) {
+    if (refused.kind !== "create" || !isRefused(refused) || !refused.name) continue;
+    checks++;
+    const seen = reads.find((r) => r.invoke > refused.complete && r.shown?.some((s) => s.name === refused.name && !s.rotatedFrom));
+    if (!seen) continue;
+    const id = seen.shown!.find((s) => s.name === refused.name)!.id;
+    if (refused.status < 500 || !isWhole(id)) {
+      violations.push({
+        invariant: 5,
+        ops: [refused.index, seen.index],
+        message: `create op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet op ${seen.index} lists ${id} named ${refused.name}${refused.status >= 500 ? ", and it is not whole" : ""}`,
+      });
+    }
+  }
+
+  // Successors no client was given: a refused rotation of their old key, finished before the
+  // read began, must account for them (a read overlapping the rotation may see it in flight).
+  const refusedRotations = ops.filter((op) => (op.kind === "rotate" || op.kind === "bulk_rotate") && isRefused(op));
+  const rotationsOf = (old: string) => refusedRotations.filter((op) => op.keyId === old || op.keyIds?.includes(old));
+  checks += refusedRotations.length;
+  const judgedOrphans = new Set<string>();
+  for (const read of reads) {
+    for (const s of read.shown ?? []) {
+      if (!s.rotatedFrom || mintedOk.has(s.id) || judgedOrphans.has(s.id)) continue;
+      const candidates = rotationsOf(s.rotatedFrom);
+      if (candidates.some((op) => op.invoke < read.complete && op.complete > read.invoke)) continue;
+      judgedOrphans.add(s.id);
+      const before = candidates.filter((op) => op.complete < read.invoke);
+      const indeterminate = before.filter((op) => op.status >= 500);
+      if (indeterminate.length && isWhole(s.id)) continue;
+      violations.push({
+        invariant: 5,
+        ops: [...before.map((op) => op.index), read.index],
+        message: indeterminate.length
+          ? `rotation of ${s.rotatedFrom} answered ${indeterminate[0]!.status} (op ${indeterminate[0]!.index}) and left successor ${s.id}, listed by op ${read.index} but not whole`
+          : `op ${read.index} lists ${s.id}, a successor of ${s.rotatedFrom} that no successful rotation returned${before.length ? ` (refused rotations: ${before.map((c) => `${c.index} ${c.status}`).join(", ")})` : ""}`,
+      });
+    }
+  }
+
+  // Keys half deleted: listed by a later read while a later use is refused, with no successful change between.
+  for (const refused of ops) {
+    if (refused.kind !== "delete" || refused.status < 500 || !refused.keyId) continue;
+    const id = refused.keyId;
+    checks++;
+    const next = ops.find((o) => o.invoke > refused.complete && isOk(o) && MANAGEMENT.has(o.kind) && (o.keyId === id || o.keyIds?.includes(id)));
+    const horizon = next ? next.invoke : Number.POSITIVE_INFINITY;
+    const within = (o: OpRecord) => o.invoke > refused.complete && o.complete < horizon;
+    const listedBy = ops.find((o) => within(o) && o.kind === "list" && isOk(o) && o.shown?.some((s) => s.id === id && s.expiresAt === null));
+    const refusedUse = ops.find((o) => within(o) && o.kind === "use" && o.keyId === id && o.status === 401);
+    if (listedBy && refusedUse) {
+      violations.push({
+        invariant: 5,
+        ops: [refused.index, listedBy.index, refusedUse.index],
+        message: `delete op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet key ${id} is then listed (op ${listedBy.index}) and refused (op ${refusedUse.index}): half deleted`,
+      });
+    }
+  }
+  return result(5, checks, violations);
+}
+
+const API_KEY = /pk_(?:live|test)_[0-9A-Za-z]{36}/g;
+const JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}/g;
+const STACK = /\n\s+at\s|\bat\s+\S+\s+\([^)]*:\d+:\d+\)|^\s*at\s.*:\d+:\d+/m;
+
+/** Where a text leaks: secrets other than `allowedKeys`, tokens, stack traces, internal markers. */
+function leaks(text: string, allowedKeys: ReadonlySet<string>, history: History): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(API_KEY)) if (!allowedKeys.has(m[0])) found.push(`an API key (${m[0].slice(0, 12)}…)`);
+  if (JWT.test(text)) found.push("a session token");
+  JWT.lastIndex = 0;
+  if (STACK.test(text)) found.push("a stack trace");
+  for (const s of history.secrets) if (s && text.includes(s)) found.push("a configured secret");
+  for (const m of history.internalMarkers) if (m && text.includes(m)) found.push("an internal error message");
+  return found;
+}
+
+/** 6. No 500, no undocumented error code, no response without `x-request-id`, no secret or stack trace in any response or log line. */
+export function checkNoLeaks(history: History, options: CheckOptions): CheckResult {
+  const violations: Violation[] = [];
+  let checks = 0;
+  const none = new Set<string>();
+  for (const op of history.ops) {
+    if (op.kind === "jwks" || op.kind === "restart") continue;
+    checks++;
+    const problems: string[] = [];
+    if (op.status === 500) problems.push("status 500");
+    if (op.status === 0) problems.push("no response at all");
+    if (op.contentType?.startsWith("application/problem+json") && (!op.code || !options.knownCodes.has(op.code))) {
+      problems.push(`undocumented error code ${op.code}`);
+    }
+    if (op.status !== 0 && !op.headers["x-request-id"]) problems.push("no x-request-id");
+    const allowed = new Set((op.minted ?? []).map((m) => m.key));
+    problems.push(...leaks(op.body, isOk(op) ? allowed : none, history));
+    for (const value of Object.values(op.headers)) problems.push(...leaks(value, none, history).map((p) => `${p} in a header`));
+    if (problems.length) violations.push({ invariant: 6, ops: [op.index], message: `op ${op.index} (${op.kind}, ${op.status}): ${problems.join(", ")}` });
+  }
+  for (const line of history.logs) {
+    checks++;
+    const problems = leaks(line, none, history);
+    if (problems.length) violations.push({ invariant: 6, ops: [], message: `a log line carries ${problems.join(", ")}: ${line.slice(0, 120)}` });
+  }
+  return result(6, checks, violations);
+}
+
+/** Every invariant over one history. */
+export function checkAll(history: History, options: CheckOptions): CheckResult[] {
+  return [
+    checkRevocation(history, options),
+    checkListedMeansUsable(history),
+    checkAudit(history),
+    checkIsolation(history),
+    checkNothingHalfDone(history),
+    checkNoLeaks(history, options),
+  ];
+}
