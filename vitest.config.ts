@@ -14,6 +14,9 @@ process.env["API_KEY_PEPPER"] ??= TEST_PEPPER;
 // applies them with `wrangler d1 migrations apply`).
 const auditMigrations = await readD1Migrations("./migrations");
 
+// `npm run chaos` (scripts/chaos.mjs) runs only the long chaos run, its arguments passed as a binding.
+const chaosArgs = process.env["CHAOS_ARGS"];
+
 const workers = defineProject({
   plugins: [
     cloudflareTest({
@@ -34,6 +37,7 @@ const workers = defineProject({
           // ENVIRONMENT to staging or production; its own tests turn it on.
           DASHBOARD_DEV_SIGN_IN_KEY: "",
           TEST_AUDIT_MIGRATIONS: auditMigrations,
+          ...(chaosArgs ? { CHAOS_ARGS: chaosArgs } : {}),
         },
         // Test-only Rate Limiting bindings with small limits: the rate-limit tests point a config at
         // them (test/integration/rate-limits.test.ts); wrangler.toml's own bindings stay as deployed.
@@ -75,8 +79,9 @@ const workers = defineProject({
   ],
   test: {
     name: "workers",
-    include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+    include: chaosArgs ? ["test/chaos/long-run.chaos.ts"] : ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/chaos/**/*.test.ts"],
     setupFiles: ["./test/setup/d1.ts"],
+    ...(chaosArgs ? { testTimeout: 6 * 3600_000 } : {}),
   },
 });
 
@@ -93,7 +98,7 @@ const node = defineProject({
 
 export default defineConfig({
   test: {
-    projects: [workers, node],
+    projects: chaosArgs ? [workers] : [workers, node],
     // The access log writes a line per request (it stays on, as deployed); its lines are not echoed.
     onConsoleLog: (log) => !log.startsWith('{"event":"access"'),
     reporters: ["default", "./test/summary-reporter.ts"],

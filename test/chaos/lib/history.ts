@@ -86,6 +86,11 @@ export interface OpRecord {
   contentType?: string;
   /** The whole response body as text (checked for secrets and stack traces). */
   body: string;
+  /**
+   * Set when the body was scanned on arrival and then cut short to save memory (long runs): what
+   * `leaks()` found in the whole body, with the keys this response itself minted allowed.
+   */
+  bodyLeaks?: string[];
   /** Response headers worth checking (x-request-id, www-authenticate…). */
   headers: Record<string, string>;
   /** Set when reading a streamed body failed (an origin reset mid-stream). */

@@ -277,18 +277,26 @@ export function checkNothingHalfDone(history: History): CheckResult {
   const whole = new Map((history.snapshot?.idEntries ?? []).map((e) => [e.id, e.hashPresent]));
   const isWhole = (id: string) => whole.get(id) === true;
 
-  // Keys named by a refused create.
+  // Keys named by a refused create (reads indexed by the names they show, in invoke order).
+  const readsByName = new Map<string, { read: OpRecord; id: string }[]>();
+  for (const r of reads) {
+    for (const s of r.shown ?? []) {
+      if (s.rotatedFrom) continue;
+      let list = readsByName.get(s.name);
+      if (!list) readsByName.set(s.name, (list = []));
+      list.push({ read: r, id: s.id });
+    }
+  }
   for (const refused of ops) {
     if (refused.kind !== "create" || !isRefused(refused) || !refused.name) continue;
     checks++;
-    const seen = reads.find((r) => r.invoke > refused.complete && r.shown?.some((s) => s.name === refused.name && !s.rotatedFrom));
+    const seen = readsByName.get(refused.name)?.find((x) => x.read.invoke > refused.complete);
     if (!seen) continue;
-    const id = seen.shown!.find((s) => s.name === refused.name)!.id;
-    if (refused.status < 500 || !isWhole(id)) {
+    if (refused.status < 500 || !isWhole(seen.id)) {
       violations.push({
         invariant: 5,
-        ops: [refused.index, seen.index],
-        message: `create op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet op ${seen.index} lists ${id} named ${refused.name}${refused.status >= 500 ? ", and it is not whole" : ""}`,
+        ops: [refused.index, seen.read.index],
+        message: `create op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet op ${seen.read.index} lists ${seen.id} named ${refused.name}${refused.status >= 500 ? ", and it is not whole" : ""}`,
       });
     }
   }
@@ -319,15 +327,28 @@ export function checkNothingHalfDone(history: History): CheckResult {
   }
 
   // Keys half deleted: listed by a later read while a later use is refused, with no successful change between.
+  const touching = new Map<string, OpRecord[]>();
+  const touch = (id: string, op: OpRecord) => {
+    let list = touching.get(id);
+    if (!list) touching.set(id, (list = []));
+    list.push(op);
+  };
+  for (const op of ops) {
+    if (op.keyId) touch(op.keyId, op);
+    for (const id of op.keyIds ?? []) touch(id, op);
+    if (op.kind === "list") for (const s of op.shown ?? []) if (s.id !== op.keyId) touch(s.id, op);
+  }
   for (const refused of ops) {
     if (refused.kind !== "delete" || refused.status < 500 || !refused.keyId) continue;
     const id = refused.keyId;
     checks++;
-    const next = ops.find((o) => o.invoke > refused.complete && isOk(o) && MANAGEMENT.has(o.kind) && (o.keyId === id || o.keyIds?.includes(id)));
-    const horizon = next ? next.invoke : Number.POSITIVE_INFINITY;
+    const related = touching.get(id) ?? [];
+    const horizon = related
+      .filter((o) => o.invoke > refused.complete && isOk(o) && MANAGEMENT.has(o.kind))
+      .reduce((min, o) => Math.min(min, o.invoke), Number.POSITIVE_INFINITY);
     const within = (o: OpRecord) => o.invoke > refused.complete && o.complete < horizon;
-    const listedBy = ops.find((o) => within(o) && o.kind === "list" && isOk(o) && o.shown?.some((s) => s.id === id && s.expiresAt === null));
-    const refusedUse = ops.find((o) => within(o) && o.kind === "use" && o.keyId === id && o.status === 401);
+    const listedBy = related.find((o) => within(o) && o.kind === "list" && isOk(o) && o.shown?.some((s) => s.id === id && s.expiresAt === null));
+    const refusedUse = related.find((o) => within(o) && o.kind === "use" && o.status === 401);
     if (listedBy && refusedUse) {
       violations.push({
         invariant: 5,
@@ -344,7 +365,7 @@ const JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}/g;
 const STACK = /\n\s+at\s|\bat\s+\S+\s+\([^)]*:\d+:\d+\)|^\s*at\s.*:\d+:\d+/m;
 
 /** Where a text leaks: secrets other than `allowedKeys`, tokens, stack traces, internal markers. */
-function leaks(text: string, allowedKeys: ReadonlySet<string>, history: History): string[] {
+export function leaks(text: string, allowedKeys: ReadonlySet<string>, history: History): string[] {
   const found: string[] = [];
   for (const m of text.matchAll(API_KEY)) if (!allowedKeys.has(m[0])) found.push(`an API key (${m[0].slice(0, 12)}…)`);
   if (JWT.test(text)) found.push("a session token");
@@ -371,7 +392,8 @@ export function checkNoLeaks(history: History, options: CheckOptions): CheckResu
     }
     if (op.status !== 0 && !op.headers["x-request-id"]) problems.push("no x-request-id");
     const allowed = new Set((op.minted ?? []).map((m) => m.key));
-    problems.push(...leaks(op.body, isOk(op) ? allowed : none, history));
+    // A long run scans each body as it arrives and keeps only the verdict (`bodyLeaks`).
+    problems.push(...(op.bodyLeaks ?? leaks(op.body, isOk(op) ? allowed : none, history)));
     for (const value of Object.values(op.headers)) problems.push(...leaks(value, none, history).map((p) => `${p} in a header`));
     if (problems.length) violations.push({ invariant: 6, ops: [op.index], message: `op ${op.index} (${op.kind}, ${op.status}): ${problems.join(", ")}` });
   }

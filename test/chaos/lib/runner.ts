@@ -13,9 +13,10 @@ import { coldStart, newSigningKey, newTenant, sign, type SigningKey, type Tenant
 import { seedKey } from "../../helpers/keys";
 import { DEFAULT_FAULTS, FaultCounts, type FaultOptions, FaultScope, faultyBindings, faultyCacheApi, faultyJwksFetch, INTERNAL_MARKER } from "./faults";
 import type { Credential, Echo, History, Minted, OpKind, OpRecord, Retired, Shown, StoreSnapshot } from "./history";
-import { type CheckResult, checkAll, type CheckOptions, type Violation } from "./invariants";
+import { type CheckResult, checkAll, type CheckOptions, leaks, type Violation } from "./invariants";
 import { generateProgram, type ProgramOp, STREAM_FAULTS, STREAM_JWKS } from "./program";
 import { Random } from "./prng";
+import { shrink } from "./shrink";
 
 const BASE = "https://api.agntix.test";
 const KEYS_API = "/v1/chat/api-keys";
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly program?: readonly ProgramOp[];
   /** The gateway's origin timeout in the run (ms); short, so hanging origins cost little. */
   readonly originTimeoutMs?: number;
+  /** Scan each body for leaks on arrival and keep only its first bytes (long runs: bounded memory). */
+  readonly compactBodies?: boolean;
 }
 
 export interface RunReport {
@@ -166,6 +169,13 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     }
     const code = (json as { code?: unknown } | undefined)?.code;
     if (rec.status >= 400 && typeof code === "string") rec.code = code;
+    if (options.compactBodies) {
+      // The keys this response mints are the only secrets it may carry (what `minted` will hold).
+      const j = json as { key?: unknown; data?: { key?: unknown }[] } | undefined;
+      const own = rec.status >= 200 && rec.status < 300 ? [j?.key, ...(Array.isArray(j?.data) ? j.data.map((d) => d?.key) : [])] : [];
+      rec.bodyLeaks = leaks(rec.body, new Set(own.filter((k): k is string => typeof k === "string")), history);
+      if (rec.body.length > 256) rec.body = rec.body.slice(0, 256);
+    }
     history.ops.push(rec);
     return json;
   }
@@ -258,7 +268,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       case "list": {
         const as = await asAdmin(org, op.viaToken);
         const rec = newRecord(op, org, kind, "run", { credential: as.credential });
-        const json = (await call(target, rec, `${KEYS_API}?limit=100`, { headers: as.headers })) as { data?: unknown; next_cursor?: unknown } | undefined;
+        const json = (await call(target, rec, `${KEYS_API}?limit=25`, { headers: as.headers })) as { data?: unknown; next_cursor?: unknown } | undefined;
         if (rec.status === 200) {
           rec.shown = shownOf(json?.data);
           rec.listComplete = json?.next_cursor === null;
@@ -401,7 +411,9 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     await tenant.mode("up");
     const wait = latestEnd - Date.now() + 20;
     if (wait > 0) await sleep(wait);
-    const settleOp = (org: Org, i: number): ProgramOp => ({ ...program[0]!, index: program.length + i, client: orgs.indexOf(org) });
+    // Settle operations are numbered after the whole program, so they never share an index with it.
+    const settleBase = program.reduce((max, op) => Math.max(max, op.index), -1) + 1;
+    const settleOp = (org: Org, i: number): ProgramOp => ({ ...program[0]!, index: settleBase + i, client: orgs.indexOf(org) });
     let s = 0;
     for (const org of orgs) {
       const rec = newRecord(settleOp(org, s++), org, "list", "settle", { credential: { method: "api_key", org: org.id, subject: org.admin.id } });
@@ -416,6 +428,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
           | undefined;
         history.ops.pop(); // pages are folded into one list operation
         pages.push(probe.body);
+        if (probe.bodyLeaks) rec.bodyLeaks = [...(rec.bodyLeaks ?? []), ...probe.bodyLeaks];
         if (probe.status !== 200) {
           Object.assign(rec, { status: probe.status, code: probe.code, headers: probe.headers, contentType: probe.contentType });
           break;
@@ -497,6 +510,59 @@ async function readSnapshot(orgIds: ReadonlySet<string>): Promise<StoreSnapshot>
     return [{ id: r.id, org: r.org_id, hashPresent: r.hash !== undefined && hashValues.get(`h:${r.hash}`) != null, expiresAt: r.expires_at ?? null }];
   });
   return { atMs: Date.now(), hashEntries, idEntries };
+}
+
+/** One line per operation: what a shrunk sequence says to a reader. */
+export function describeProgram(ops: readonly ProgramOp[]): string {
+  return ops
+    .map((op) => {
+      const extra = [
+        op.kind === "rotate" || op.kind === "bulk_rotate" ? `grace=${op.grace}s` : "",
+        op.kind === "bulk_rotate" ? `keys=${op.count}` : "",
+        op.kind === "jwks" ? `idp=${op.jwksMode}` : "",
+        ["create", "list", "get", "rotate", "bulk_rotate", "delete", "cross_org"].includes(op.kind) ? (op.viaToken ? "as session" : "as admin key") : "",
+        ["use", "stream", "get", "rotate", "delete"].includes(op.kind) ? (op.live ? "a live key" : "any known key") : "",
+      ].filter(Boolean);
+      return `  #${op.index} client ${op.client}: ${op.kind}${extra.length ? ` (${extra.join(", ")})` : ""}`;
+    })
+    .join("\n");
+}
+
+export interface ShrunkFailure {
+  readonly invariants: number[];
+  readonly ops: ProgramOp[];
+  readonly runs: number;
+  /** The command that re-runs exactly this sequence. */
+  readonly command: string;
+}
+
+/**
+ * Shrink a failing run to a short sub-program that still violates one of the same invariants
+ * (re-running candidates with the same seed, so each operation meets the same faults).
+ */
+export async function shrinkFailure(report: RunReport, options: Omit<RunOptions, "program">, budget = 24): Promise<ShrunkFailure> {
+  // Shrink towards the first violation's invariant: one story, not whichever fails first.
+  const invariants = [report.violations[0]!.invariant as number];
+  const fails = async (candidate: ProgramOp[]) => {
+    const rerun = await runChaos({ ...options, program: candidate });
+    return rerun.violations.some((v) => invariants.includes(v.invariant));
+  };
+  const { ops, runs } = await shrink(report.program, fails, budget);
+  const rate = options.faults?.rate;
+  const command = `npm run chaos -- --seed ${report.seed} --ops ${report.program.length}${rate !== undefined ? ` --rate ${rate}` : ""}${
+    options.faults?.planted ? ` --plant ${options.faults.planted}` : ""
+  } --only ${ops.map((op) => op.index).join(",")}`;
+  return { invariants, ops, runs, command };
+}
+
+/** The report of a failure: seed, violations, and the shrunk sequence that reproduces it. */
+export function describeFailure(report: RunReport, shrunk: ShrunkFailure): string {
+  return [
+    summarise(report),
+    `shortest reproducing sequence found (${shrunk.ops.length} of ${report.program.length} operations, ${shrunk.runs} re-runs), seed ${report.seed}:`,
+    describeProgram(shrunk.ops),
+    `re-run it: ${shrunk.command}`,
+  ].join("\n");
 }
 
 /** A short human summary of a report (figures and violations). */

@@ -1,0 +1,92 @@
+// Each invariant shown to catch a bug planted on purpose (docs/reliability.md): a test-only fault
+// mode that breaks the system under test in one way, or (for the invariants whose bug cannot be
+// planted through the bindings) a real recorded history altered in one place.
+import { describe, expect, it } from "vitest";
+import type { PlantedBug } from "./lib/faults";
+import type { History } from "./lib/history";
+import { checkAudit, checkNoLeaks, type InvariantId } from "./lib/invariants";
+import { CHECK_OPTIONS, describeProgram, type RunReport, runChaos, shrinkFailure } from "./lib/runner";
+
+const OPS = 120;
+const plantedRun = (planted: PlantedBug, seed = 7): Promise<RunReport> => runChaos({ seed, ops: OPS, faults: { rate: 0, planted } });
+const violated = (report: RunReport, invariant: InvariantId) => report.violations.filter((v) => v.invariant === invariant);
+
+describe("planted bugs are caught", () => {
+  it("1: revocations silently lost (hash deletes and markers dropped, the next request on another isolate)", async () => {
+    const report = await plantedRun("lose-revocation");
+    expect(violated(report, 1).length).toBeGreaterThan(0);
+    expect(violated(report, 1)[0]!.message).toMatch(/was accepted by op/);
+  }, 30_000);
+
+  it("2: index writes silently lost (keys that work but are never listed)", async () => {
+    const report = await plantedRun("drop-index");
+    expect(violated(report, 2).some((v) => v.message.includes("does not show"))).toBe(true);
+  }, 30_000);
+
+  it("4: one organisation's list reads another's index", async () => {
+    const report = await plantedRun("cross-org-list");
+    expect(violated(report, 4).some((v) => /showed key key_\w+ of org_/.test(v.message))).toBe(true);
+  }, 30_000);
+
+  it("4: the origin receives another organisation's id", async () => {
+    const report = await plantedRun("wrong-identity");
+    expect(violated(report, 4).some((v) => v.message.includes("the origin received org"))).toBe(true);
+  }, 30_000);
+
+  it("5: creates fail after writing their records, and their rollback is lost", async () => {
+    const report = await plantedRun("no-rollback");
+    expect(violated(report, 5).some((v) => /create op \d+ answered 503/.test(v.message))).toBe(true);
+  }, 30_000);
+
+  it("3 and 6: a real history altered in one place (a lost audit record; a key echoed in a list, a 500)", async () => {
+    const report = await runChaos({ seed: 8, ops: 60, faults: { rate: 0 } });
+    expect(report.violations).toEqual([]);
+    const h = report.history;
+    // 3: the audit log as a correct gateway would have written it, then with one record lost and one invented.
+    const audit = h.ops.flatMap((op) =>
+      op.status >= 200 && op.status < 300
+        ? op.kind === "create"
+          ? (op.minted ?? []).map((m) => ({ org: op.org, action: "create", keyId: m.id }))
+          : op.kind === "rotate" || op.kind === "bulk_rotate"
+            ? (op.retired ?? []).map((r) => ({ org: op.org, action: "rotate", keyId: r.oldId }))
+            : op.kind === "delete" && op.keyId
+              ? [{ org: op.org, action: "delete", keyId: op.keyId }]
+              : []
+        : [],
+    );
+    expect(audit.length).toBeGreaterThan(2);
+    expect(checkAudit({ ...h, audit }).violations).toEqual([]);
+    const lost = checkAudit({ ...h, audit: audit.slice(1) });
+    expect(lost.violations).toHaveLength(1);
+    const invented = checkAudit({ ...h, audit: [...audit, { org: audit[0]!.org, action: "delete", keyId: "key_neverExisted000000000000" }] });
+    expect(invented.violations.map((v) => v.message)).toEqual([expect.stringContaining("claims a change no operation made")]);
+
+    // 6: a list response that carries a key minted elsewhere, and a use answered 500.
+    const minted = h.ops.find((op) => op.minted?.length)!.minted![0]!.key;
+    const list = h.ops.findIndex((op) => op.kind === "list" && op.status === 200);
+    const use = h.ops.findIndex((op) => op.kind === "use");
+    const altered: History = {
+      ...h,
+      ops: h.ops.map((op, i) => (i === list ? { ...op, body: op.body.replace('"data":[', `"data":[{"key":"${minted}"},`) } : i === use ? { ...op, status: 500 } : op)),
+    };
+    expect(checkNoLeaks(h, CHECK_OPTIONS).violations).toEqual([]);
+    expect(checkNoLeaks(altered, CHECK_OPTIONS).violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/status 500/),
+      expect.stringMatching(/an API key/),
+    ].sort(() => (list < use ? -1 : 1)));
+  }, 30_000);
+});
+
+describe("shrinking", () => {
+  it("cuts a failing run down to a short sequence that still fails, and says how to re-run it", async () => {
+    const options = { seed: 7, ops: 80, faults: { rate: 0, planted: "lose-revocation" as const } };
+    const report = await runChaos(options);
+    expect(violated(report, 1).length).toBeGreaterThan(0);
+    const shrunk = await shrinkFailure(report, options, 16);
+    expect(shrunk.ops.length).toBeLessThan(report.program.length / 2);
+    const rerun = await runChaos({ ...options, program: shrunk.ops });
+    expect(violated(rerun, 1).length).toBeGreaterThan(0);
+    expect(shrunk.command).toMatch(/^npm run chaos -- --seed 7 --ops 80 --rate 0 --plant lose-revocation --only [\d,]+$/);
+    expect(describeProgram(shrunk.ops)).toMatch(/(delete|rotate)/);
+  }, 60_000);
+});
