@@ -16,7 +16,7 @@ export type FaultMode = "throw" | "hang" | "slow" | "reset" | "applied-then-time
 
 /** Test-only planted bugs: each makes the system under test wrong in one way an invariant must notice. */
 export type PlantedBug =
-  /** KV deletes of hash entries and revocation markers are silently lost (invariant 1). */
+  /** KV deletes of hash entries and appends to the revocation log are acknowledged and lost (invariant 1). */
   | "lose-revocation"
   /** Writes of the organisation index are silently lost: keys work but are never listed (invariant 2). */
   | "drop-index"
@@ -230,13 +230,107 @@ export function faultyFetcher(inner: Fetcher, name: string, scope: FaultScope): 
   } as Fetcher;
 }
 
+const RPC_MODES: readonly FaultMode[] = ["throw", "hang", "slow", "applied-then-timeout"];
+
+/**
+ * A Durable Object namespace whose stubs' RPC calls fail as `scope` decides (`do.<name>.<method>`).
+ * `applied-then-timeout`: the object did the work, its caller hears a timeout. With the
+ * `lose-revocation` plant, appends to the revocation log are acknowledged and dropped.
+ */
+export function faultyDurableObjects<N extends DurableObjectNamespace<never>>(inner: N, name: string, scope: FaultScope): N {
+  const wrapStub = (stub: Record<string | symbol, unknown>) =>
+    new Proxy(stub, {
+      get(target, prop) {
+        const value = target[prop];
+        if (typeof value !== "function" || typeof prop !== "string" || prop === "then") return value;
+        return async (...args: unknown[]) => {
+          const call = () => (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args);
+          if (scope.options.planted === "lose-revocation" && name === "revocation_log" && prop === "append") return { seq: 0 };
+          const mode = scope.decide("do", `${name}.${prop}`, RPC_MODES);
+          switch (mode) {
+            case "throw":
+              throw new Error(`chaos: Durable Object ${name}.${prop} failed (${INTERNAL_MARKER})`);
+            case "hang":
+              await sleep(scope.options.hangMs);
+              throw timeoutError(`Durable Object ${name}.${prop}`);
+            case "applied-then-timeout":
+              await call();
+              await sleep(scope.options.hangMs);
+              throw timeoutError(`Durable Object ${name}.${prop}`);
+            case "slow":
+              await sleep(scope.slowDelay());
+              return call();
+            default:
+              return call();
+          }
+        };
+      },
+    });
+  return new Proxy(inner, {
+    get(target, prop) {
+      const value = (target as unknown as Record<string | symbol, unknown>)[prop];
+      if (prop === "get") return (id: DurableObjectId, options?: unknown) => wrapStub(target.get(id, options as never) as unknown as Record<string | symbol, unknown>);
+      if (prop === "getByName") return (n: string, options?: unknown) => wrapStub(target.get(target.idFromName(n), options as never) as unknown as Record<string | symbol, unknown>);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** A D1 database whose statements (`run`, `first`, `all`, `raw`) and batches fail as `scope` decides (`d1.<method>`). */
+export function faultyD1(inner: D1Database, scope: FaultScope): D1Database {
+  const innerOf = new WeakMap<object, D1PreparedStatement>();
+  const fault = async <T>(method: string, call: () => Promise<T>, write: boolean): Promise<T> => {
+    const mode = scope.decide("d1", method, write ? RPC_MODES : READ_MODES);
+    switch (mode) {
+      case "throw":
+        throw new Error(`chaos: D1 ${method} failed (${INTERNAL_MARKER})`);
+      case "hang":
+        await sleep(scope.options.hangMs);
+        throw timeoutError(`D1 ${method}`);
+      case "applied-then-timeout": {
+        await call();
+        await sleep(scope.options.hangMs);
+        throw timeoutError(`D1 ${method}`);
+      }
+      case "slow":
+        await sleep(scope.slowDelay());
+        return call();
+      default:
+        return call();
+    }
+  };
+  const isWrite = (sql: string) => !/^\s*select\b/i.test(sql);
+  const wrapStatement = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const wrapped = {
+      bind: (...values: unknown[]) => wrapStatement(statement.bind(...values), sql),
+      first: (column?: string) => fault("first", () => (column === undefined ? statement.first() : statement.first(column)), false),
+      run: () => fault("run", () => statement.run(), isWrite(sql)),
+      all: () => fault("all", () => statement.all(), isWrite(sql)),
+      raw: (options?: { columnNames?: boolean }) => fault("raw", () => statement.raw(options as never), isWrite(sql)),
+    } as unknown as D1PreparedStatement;
+    innerOf.set(wrapped, statement);
+    return wrapped;
+  };
+  return {
+    prepare: (sql: string) => wrapStatement(inner.prepare(sql), sql),
+    batch: (statements: D1PreparedStatement[]) => fault("batch", () => inner.batch(statements.map((s) => innerOf.get(s) ?? s)), true),
+    exec: (sql: string) => fault("exec", () => inner.exec(sql), true),
+    dump: () => inner.dump(),
+    withSession: (...args: unknown[]) => (inner as unknown as { withSession: (...a: unknown[]) => unknown }).withSession(...args),
+  } as unknown as D1Database;
+}
+
 /** The gateway's bindings with every store and origin behind the injector. */
 export function faultyBindings<E extends { API_KEYS: KVNamespace; CHAT: Fetcher; VOICE: Fetcher }>(env: E, scope: FaultScope): E {
+  const e = env as E & { REVOCATION_LOG?: DurableObjectNamespace<never>; USAGE?: DurableObjectNamespace<never>; AUDIT_DB?: D1Database };
   return {
     ...env,
     API_KEYS: faultyKv(env.API_KEYS, scope),
     CHAT: faultyFetcher(env.CHAT, "chat", scope),
     VOICE: faultyFetcher(env.VOICE, "voice", scope),
+    ...(e.REVOCATION_LOG ? { REVOCATION_LOG: faultyDurableObjects(e.REVOCATION_LOG, "revocation_log", scope) } : {}),
+    ...(e.USAGE ? { USAGE: faultyDurableObjects(e.USAGE, "usage", scope) } : {}),
+    ...(e.AUDIT_DB ? { AUDIT_DB: faultyD1(e.AUDIT_DB, scope) } : {}),
   };
 }
 
