@@ -80,22 +80,38 @@ export function auditRows(events: readonly AuditEvent[], actor: AuditActor, requ
   }));
 }
 
+/** Attempts to take back a failed change's rows before `audit_retract_failed` is logged. */
+export const RETRACT_ATTEMPTS = 3;
+
 /** An audit log that writes to `store` as `actor`, for one request. */
 export function auditLog(store: AuditStore, actor: AuditActor, request: AuditRequest, now: () => number = Date.now): AuditLog {
+  /** Remove a failed change's rows; deleting by id is idempotent, so it is tried a few times. */
+  async function retract(receipt: AuditReceipt): Promise<void> {
+    for (let attempt = 1; attempt <= RETRACT_ATTEMPTS; attempt++) {
+      try {
+        return await store.remove(receipt.ids);
+      } catch {
+        // Try again; after the last attempt, say so below.
+      }
+    }
+    // The rows stay and describe a change that did not complete: say so in the logs.
+    console.warn(JSON.stringify({ level: "warn", event: "audit_retract_failed", audit_ids: receipt.ids, request_id: request.requestId }));
+  }
   return {
     async record(events) {
       const rows = auditRows(events, actor, request, now());
-      await store.insert(rows);
-      return { ids: rows.map((r) => r.id) };
-    },
-    async retract(receipt) {
+      const receipt = { ids: rows.map((r) => r.id) };
       try {
-        await store.remove(receipt.ids);
-      } catch {
-        // The rows stay and describe a change that did not complete: say so in the logs.
-        console.warn(JSON.stringify({ level: "warn", event: "audit_retract_failed", audit_ids: receipt.ids, request_id: request.requestId }));
+        await store.insert(rows);
+      } catch (error) {
+        // A write reported as failed may still have landed (a timeout after the commit): the
+        // change will not be made, so its rows must not stay (found by the chaos run).
+        await retract(receipt);
+        throw error;
       }
+      return receipt;
     },
+    retract,
   };
 }
 

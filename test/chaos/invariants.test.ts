@@ -45,6 +45,18 @@ describe("1. revoked keys stay revoked", () => {
   });
 });
 
+describe("1. narrowed keys stay narrowed", () => {
+  it("catches a use of a scope an earlier 2xx edit took away; not while another edit of the key is in doubt", () => {
+    const narrow = op({ kind: "edit", keyId: "key_1", status: 200, scopes: ["voice:*"] });
+    const chat = use("key_1", true, { needs: "chat:read" });
+    expect(checkRevocation(history([narrow, chat]), options).violations.map((v) => v.ops)).toEqual([[narrow.index, chat.index]]);
+    const voice = use("key_1", true, { needs: "voice:write" });
+    expect(checkRevocation(history([narrow, voice]), options).violations).toEqual([]);
+    const widenFailed = op({ kind: "edit", keyId: "key_1", status: 503, scopes: ["chat:*", "voice:*"] });
+    expect(checkRevocation(history([narrow, widenFailed, use("key_1", true, { needs: "chat:read" })]), options).violations).toEqual([]);
+  });
+});
+
 describe("2. no hidden keys, no ghosts", () => {
   const settledList = (ids: string[]) =>
     op({ kind: "list", phase: "settle", listComplete: true, shown: ids.map((id) => ({ id, name: id, expiresAt: null })) });
@@ -76,15 +88,24 @@ describe("2. no hidden keys, no ghosts", () => {
 
 describe("3. audit", () => {
   const create = op({ kind: "create", status: 201, minted: [{ id: "key_1", org: ORG, key: KEY, name: "n" }] });
+  const row = (action: string, keyId: string | null, org = ORG) => ({ readBy: ORG, org, action, keyId });
   it("judges nothing without an audit log", () => {
     expect(checkAudit(history([create]))).toMatchObject({ checks: 0, violations: [] });
   });
   it("passes a change with its record; catches a missing record and a record of a change that did not happen", () => {
-    expect(checkAudit(history([create], { audit: [{ org: ORG, action: "create", keyId: "key_1" }] })).violations).toEqual([]);
+    expect(checkAudit(history([create], { audit: [row("key.created", "key_1")] })).violations).toEqual([]);
     expect(checkAudit(history([create], { audit: [] })).violations).toEqual([expect.objectContaining({ invariant: 3, ops: [create.index] })]);
     const refused = op({ kind: "delete", keyId: "key_1", status: 404, code: "key_not_found" });
-    const claims = checkAudit(history([create, refused], { audit: [{ org: ORG, action: "create", keyId: "key_1" }, { org: ORG, action: "delete", keyId: "key_1" }] }));
-    expect(claims.violations.map((v) => v.message)).toEqual([expect.stringContaining('"delete key_1"')]);
+    const claims = checkAudit(history([create, refused], { audit: [row("key.created", "key_1"), row("key.deleted", "key_1")] }));
+    expect(claims.violations.map((v) => v.message)).toEqual([expect.stringContaining('"key.deleted key_1"')]);
+  });
+  it("a rotation needs both rows; a 5xx may leave rows only for what it did wholly", () => {
+    const rotate = op({ kind: "rotate", keyId: "key_1", status: 201, retired: [{ oldId: "key_1", newId: "key_2", grace: 0, oldExpiresAt: "x" }] });
+    expect(checkAudit(history([rotate], { audit: [row("key.rotated", "key_1")] })).violations.map((v) => v.message)).toEqual([expect.stringContaining("no key.created for key_2")]);
+    const failed = op({ kind: "rotate", keyId: "key_3", status: 503, code: "key_store_unavailable" });
+    const snapshot = { atMs: 0, hashEntries: [], idEntries: [{ id: "key_4", org: ORG, hashPresent: true, expiresAt: null }] };
+    const rows = [row("key.rotated", "key_3"), row("key.created", "key_4"), row("key.created", "key_5")];
+    expect(checkAudit(history([failed], { audit: rows, snapshot })).violations.map((v) => v.message)).toEqual([expect.stringContaining('"key.created key_5"')]);
   });
 });
 
@@ -97,6 +118,12 @@ describe("4. isolation", () => {
       op({ kind: "cross_org", keyId: "key_9", status: 404, code: "key_not_found" }),
     ]);
     expect(checkIsolation(h)).toMatchObject({ checks: 3, violations: [] });
+  });
+  it("catches another organisation's audit record and scopes never granted", () => {
+    const h = history([use("key_1", true, { echo: { ...echo(ORG, "key_1"), scopes: "chat:read voice:read" }, grants: ["chat:read"] })], {
+      audit: [{ readBy: ORG, org: OTHER, action: "key.created", keyId: "key_9" }],
+    });
+    expect(checkIsolation(h).violations.map((v) => v.message)).toEqual([expect.stringContaining("holds voice:read"), expect.stringContaining("audit log shows a record of org_b")]);
   });
   it("catches another org's id at the origin, a forwarded credential, another org's key listed, and a cross-org 2xx", () => {
     const h = history([

@@ -38,27 +38,17 @@ describe("planted bugs are caught", () => {
     expect(violated(report, 5).some((v) => /create op \d+ answered 503/.test(v.message))).toBe(true);
   }, 30_000);
 
-  it("3 and 6: a real history altered in one place (a lost audit record; a key echoed in a list, a 500)", async () => {
+  it("3 and 6: a real history altered in one place (a lost or invented audit record; a key echoed in a list, a 500)", async () => {
     const report = await runChaos({ seed: 8, ops: 60, faults: { rate: 0 } });
     expect(report.violations).toEqual([]);
     const h = report.history;
-    // 3: the audit log as a correct gateway would have written it, then with one record lost and one invented.
-    const audit = h.ops.flatMap((op) =>
-      op.status >= 200 && op.status < 300
-        ? op.kind === "create"
-          ? (op.minted ?? []).map((m) => ({ org: op.org, action: "create", keyId: m.id }))
-          : op.kind === "rotate" || op.kind === "bulk_rotate"
-            ? (op.retired ?? []).map((r) => ({ org: op.org, action: "rotate", keyId: r.oldId }))
-            : op.kind === "delete" && op.keyId
-              ? [{ org: op.org, action: "delete", keyId: op.keyId }]
-              : []
-        : [],
-    );
+    // 3: the audit log as the run read it, then with one record lost and one invented.
+    const audit = h.audit ?? [];
     expect(audit.length).toBeGreaterThan(2);
-    expect(checkAudit({ ...h, audit }).violations).toEqual([]);
+    expect(checkAudit(h).violations).toEqual([]);
     const lost = checkAudit({ ...h, audit: audit.slice(1) });
     expect(lost.violations).toHaveLength(1);
-    const invented = checkAudit({ ...h, audit: [...audit, { org: audit[0]!.org, action: "delete", keyId: "key_neverExisted000000000000" }] });
+    const invented = checkAudit({ ...h, audit: [...audit, { ...audit[0]!, action: "key.deleted", keyId: "key_neverExisted000000000000" }] });
     expect(invented.violations.map((v) => v.message)).toEqual([expect.stringContaining("claims a change no operation made")]);
 
     // 6: a list response that carries a key minted elsewhere, and a use answered 500.

@@ -6,7 +6,7 @@ import { describeFailure, type RunOptions, runChaos, shrinkFailure } from "./lib
 
 /** Fixed seeds: change one only together with docs/reliability.md. */
 export const FIXED_SEEDS = [1, 2, 3];
-const OPS = 300;
+const OPS = 250;
 const RATE = 0.08;
 
 describe("chaos: fixed seeds", () => {
@@ -19,6 +19,6 @@ describe("chaos: fixed seeds", () => {
       // An invariant that judged nothing proved nothing (3 has nothing to judge without an audit log).
       for (const result of report.results) if (result.invariant !== 3 || report.history.audit) expect(result.checks, result.name).toBeGreaterThan(0);
       expect(report.violations).toEqual([]);
-    }, 60_000);
+    }, 180_000); // about 10 s each on a quiet machine; generous for a shared one
   }
 });

@@ -102,3 +102,29 @@ describe("a rotation with grace whose old-key write times out after landing", ()
     expect(listed?.expires_at).toBe(body.old_key_expires_at);
   });
 });
+
+describe("an audit write that times out after it landed", () => {
+  it("leaves no row behind: the change was refused (503 audit_unavailable), so no record may claim it", async () => {
+    const admin = await seedKey("org_fault_audit");
+    const inner = env.AUDIT_DB;
+    let failNextBatch = true;
+    const db = {
+      prepare: (sql: string) => inner.prepare(sql),
+      batch: async (statements: D1PreparedStatement[]) => {
+        const result = await inner.batch(statements);
+        if (failNextBatch) {
+          failNextBatch = false;
+          throw new Error("D1 timed out after committing (test)");
+        }
+        return result;
+      },
+    } as unknown as D1Database;
+    const res = await callGateway({ ...bindingsWith(env.API_KEYS), AUDIT_DB: db }, API, as(admin.key, jsonInit("POST", { name: "unaudited", scopes: ["chat:read"] })));
+    await expectProblem(res, 503, "audit_unavailable");
+    const audit = await callGateway(bindingsWith(env.API_KEYS), `${API}/audit?limit=200`, as(admin.key));
+    expect(audit.status).toBe(200);
+    const rows = ((await audit.json()) as { data: { action: string; after: { name?: string } | null }[] }).data;
+    expect(rows.filter((r) => r.after?.name === "unaudited")).toEqual([]);
+    expect((await listIds(admin.key)).map((k) => k.name)).not.toContain("unaudited");
+  });
+});

@@ -14,6 +14,7 @@ export type OpKind =
   | "rotate"
   | "bulk_rotate"
   | "delete"
+  | "edit"
   | "cross_org"
   | "jwks"
   | "restart";
@@ -59,6 +60,8 @@ export interface Echo {
   readonly method: string | null;
   /** True when the caller's `x-api-key`, `authorization` or `cookie` reached the origin. */
   readonly credentialForwarded: boolean;
+  /** `x-agntix-scopes` as the origin received it. */
+  readonly scopes?: string | null;
 }
 
 /** One operation of the history. */
@@ -81,6 +84,12 @@ export interface OpRecord {
   readonly grace?: number;
   /** The unique name a create asked for. */
   readonly name?: string;
+  /** An edit: the grants it set (absent when it changed only the name). */
+  readonly scopes?: readonly string[];
+  /** A use: the scope its route and method need (`chat:read`, `voice:write`…). */
+  readonly needs?: string;
+  /** A use: every scope its key was ever granted (expanded), by its create and any edit. */
+  grants?: readonly string[];
   status: number;
   code?: string;
   contentType?: string;
@@ -115,11 +124,13 @@ export interface StoreSnapshot {
   readonly idEntries: readonly { readonly id: string; readonly org: string; readonly hashPresent: boolean; readonly expiresAt: string | null }[];
 }
 
-/** An audit record, normalised (when the gateway has an audit log). */
+/** An audit record as `GET /v1/chat/api-keys/audit` showed it to `readBy`. */
 export interface AuditRecord {
+  /** The organisation whose read returned it. */
+  readonly readBy: string;
   readonly org: string;
   readonly action: string;
-  readonly keyId: string;
+  readonly keyId: string | null;
 }
 
 /** A whole run: operations, captured log lines, and the settled reads. */
@@ -138,4 +149,4 @@ export interface History {
 
 export const isOk = (op: Pick<OpRecord, "status">) => op.status >= 200 && op.status < 300;
 export const isRefused = (op: Pick<OpRecord, "status">) => op.status >= 400;
-export const MANAGEMENT: ReadonlySet<OpKind> = new Set(["create", "rotate", "bulk_rotate", "delete"]);
+export const MANAGEMENT: ReadonlySet<OpKind> = new Set(["create", "rotate", "bulk_rotate", "delete", "edit"]);

@@ -2,6 +2,7 @@
  * The six invariants of issue 16, each a pure function of a recorded history. Each returns how
  * many judgements it made (an invariant that judged nothing proved nothing) and its violations.
  */
+import { expandScopes } from "../../../src/scopes";
 import { type History, isOk, isRefused, MANAGEMENT, type OpRecord, type Shown } from "./history";
 
 export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
@@ -32,7 +33,7 @@ export interface CheckOptions {
 }
 
 export const INVARIANT_NAMES: Record<InvariantId, string> = {
-  1: "revoked keys stay revoked",
+  1: "revoked keys stay revoked, narrowed keys stay narrowed",
   2: "no hidden keys, no ghost keys",
   3: "every change audited, every audit record true",
   4: "no cross-organisation data, identity headers match the credential",
@@ -96,6 +97,30 @@ export function checkRevocation(history: History, options: CheckOptions): CheckR
       });
     }
   }
+  // Narrowed grants: a use that began after a 2xx edit took its route's scope away, with no other
+  // edit of that key attempted since, must not reach the origin.
+  const edits = new Map<string, OpRecord[]>();
+  for (const op of history.ops) {
+    if (op.kind !== "edit" || !op.keyId) continue;
+    let list = edits.get(op.keyId);
+    if (!list) edits.set(op.keyId, (list = []));
+    list.push(op);
+  }
+  for (const op of history.ops) {
+    if (op.kind !== "use" || !op.keyId || !op.needs) continue;
+    const attempts = edits.get(op.keyId);
+    if (!attempts) continue;
+    const before = attempts.filter((e) => e.complete < op.invoke && e.scopes);
+    const last = before.reduce<OpRecord | undefined>((latest, e) => (!latest || e.invoke > latest.invoke ? e : latest), undefined);
+    if (!last || !isOk(last) || op.startMs < last.endMs + options.revocationBoundMs) continue;
+    if (attempts.some((e) => e !== last && e.invoke > last.invoke - 0.5 && e.invoke < op.complete)) continue;
+    if (attempts.some((e) => e !== last && e.complete > last.invoke && e.invoke < last.invoke)) continue;
+    const granted = expandScopes(last.scopes!);
+    checks++;
+    if (!granted.has(op.needs as never) && acceptedUse(op)) {
+      violations.push({ invariant: 1, ops: [last.index, op.index], message: `key ${op.keyId} lost ${op.needs} by edit op ${last.index}, yet op ${op.index} reached the origin with it` });
+    }
+  }
   return result(1, checks, violations);
 }
 
@@ -126,7 +151,8 @@ export function checkListedMeansUsable(history: History): CheckResult {
     if (!listed) continue;
     checks++;
     const shown = listed.get(op.keyId);
-    const usable = acceptedUse(op);
+    // A key refused only for its scope was recognised: it works.
+    const usable = acceptedUse(op) || op.code === "insufficient_scope";
     const at = mintedBy.get(op.keyId);
     const ops = at === undefined ? [op.index] : [at, op.index];
     if (usable && !shown) violations.push({ invariant: 2, ops, message: `key ${op.keyId} works but its organisation's list does not show it` });
@@ -172,57 +198,71 @@ export function checkListedMeansUsable(history: History): CheckResult {
   return result(2, checks, violations);
 }
 
-/** What a 2xx management operation must have left in the audit log. */
-function expectedAudit(op: OpRecord): { action: string; keyId: string }[] {
+/** The audit rows a 2xx management operation must have left (docs/api-keys.md, "Audit log"). */
+export function expectedAudit(op: OpRecord): { action: string; keyId: string }[] {
   if (!isOk(op)) return [];
   switch (op.kind) {
     case "create":
-      return (op.minted ?? []).map((m) => ({ action: "create", keyId: m.id }));
+      return (op.minted ?? []).map((m) => ({ action: "key.created", keyId: m.id }));
     case "rotate":
-    case "bulk_rotate":
-      return (op.retired ?? []).map((r) => ({ action: "rotate", keyId: r.oldId }));
+    case "bulk_rotate": {
+      const action = op.kind === "rotate" ? "key.rotated" : "key.bulk_rotated";
+      return (op.retired ?? []).flatMap((r) => [
+        { action, keyId: r.oldId },
+        { action: "key.created", keyId: r.newId },
+      ]);
+    }
     case "delete":
-      return op.keyId ? [{ action: "delete", keyId: op.keyId }] : [];
+      return op.keyId ? [{ action: "key.deleted", keyId: op.keyId }] : [];
+    case "edit":
+      return op.keyId ? [{ action: "key.updated", keyId: op.keyId }] : [];
     default:
       return [];
   }
 }
 
+const ACTION_OF: Partial<Record<OpRecord["kind"], string>> = { delete: "key.deleted", rotate: "key.rotated", bulk_rotate: "key.bulk_rotated", edit: "key.updated" };
+
 /**
- * 3. Every management change answered 2xx has its audit record, and every audit record names a
- * change that happened (a 2xx, or a 5xx whose outcome the caller could not know). Judges nothing
- * when the gateway has no audit log (`history.audit` undefined).
+ * 3. Every management change answered 2xx has its audit rows, and every row names a change that
+ * happened: a 2xx; or a 5xx (indeterminate) on that key — a `key.created` row from a 5xx only for
+ * a key that exists whole; or, for `key.escalation_refused`, a refusal with `scope_escalation`.
+ * Judges nothing when the history has no audit log (`history.audit` undefined).
  */
 export function checkAudit(history: History): CheckResult {
   const audit = history.audit;
   if (!audit) return result(3, 0, []);
   const violations: Violation[] = [];
   let checks = 0;
-  const recorded = new Set(audit.map((r) => `${r.org} ${r.action} ${r.keyId}`));
+  const own = audit.filter((r) => r.readBy === r.org);
+  const recorded = new Set(own.map((r) => `${r.org} ${r.action} ${r.keyId}`));
+  const required = new Set<string>();
   const possible = new Set<string>();
+  const indeterminateCreates = new Set<string>();
+  const escalations = new Set<string>();
   for (const op of history.ops) {
     if (!MANAGEMENT.has(op.kind)) continue;
     for (const e of expectedAudit(op)) {
       checks++;
-      possible.add(`${op.org} ${e.action} ${e.keyId}`);
-      if (!recorded.has(`${op.org} ${e.action} ${e.keyId}`)) {
-        violations.push({ invariant: 3, ops: [op.index], message: `op ${op.index} (${op.kind} ${e.keyId}) answered ${op.status} but left no audit record` });
-      }
+      const key = `${op.org} ${e.action} ${e.keyId}`;
+      required.add(key);
+      if (!recorded.has(key)) violations.push({ invariant: 3, ops: [op.index], message: `op ${op.index} (${op.kind}) answered ${op.status} but the audit log has no ${e.action} for ${e.keyId}` });
     }
-    // A 5xx may have happened or not: its record is possible, not required.
     if (op.status >= 500) {
-      const ids = op.keyIds ?? (op.keyId ? [op.keyId] : []);
-      const action = op.kind === "bulk_rotate" ? "rotate" : op.kind;
-      for (const id of ids) possible.add(`${op.org} ${action} ${id}`);
-      if (op.kind === "create") possible.add(`${op.org} create *`);
+      const action = ACTION_OF[op.kind];
+      for (const id of op.keyIds ?? (op.keyId ? [op.keyId] : [])) if (action) possible.add(`${op.org} ${action} ${id}`);
+      if (op.kind === "create" || op.kind === "rotate" || op.kind === "bulk_rotate") indeterminateCreates.add(op.org);
     }
+    if (op.code === "scope_escalation") escalations.add(op.org);
   }
-  for (const r of audit) {
+  const whole = new Set((history.snapshot?.idEntries ?? []).filter((e) => e.hashPresent).map((e) => e.id));
+  for (const r of own) {
     checks++;
     const key = `${r.org} ${r.action} ${r.keyId}`;
-    if (!possible.has(key) && !(r.action === "create" && possible.has(`${r.org} create *`))) {
-      violations.push({ invariant: 3, ops: [], message: `audit record "${r.action} ${r.keyId}" (${r.org}) claims a change no operation made` });
-    }
+    if (required.has(key) || possible.has(key)) continue;
+    if (r.action === "key.created" && r.keyId && indeterminateCreates.has(r.org) && whole.has(r.keyId)) continue;
+    if (r.action === "key.escalation_refused" && escalations.has(r.org)) continue;
+    violations.push({ invariant: 3, ops: [], message: `audit record "${r.action} ${r.keyId}" (${r.org}) claims a change no operation made` });
   }
   return result(3, checks, violations);
 }
@@ -253,10 +293,19 @@ export function checkIsolation(history: History): CheckResult {
         if (owner !== op.org) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index} (${op.kind} by ${op.org}) showed key ${s.id} of ${owner}` });
       }
     }
+    if (op.echo?.scopes != null && op.grants) {
+      checks++;
+      const extra = op.echo.scopes.split(" ").filter((scope) => scope && !op.grants!.includes(scope));
+      if (extra.length) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index}: the origin was told the key holds ${extra.join(", ")}, which it was never granted` });
+    }
     if (op.kind === "cross_org") {
       checks++;
       if (isOk(op)) violations.push({ invariant: 4, ops: [op.index], message: `op ${op.index}: ${op.org} acted on another organisation's key ${op.keyId} (${op.status})` });
     }
+  }
+  for (const r of history.audit ?? []) {
+    checks++;
+    if (r.org !== r.readBy) violations.push({ invariant: 4, ops: [], message: `${r.readBy}'s audit log shows a record of ${r.org} (${r.action} ${r.keyId})` });
   }
   return result(4, checks, violations);
 }

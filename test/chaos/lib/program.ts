@@ -42,6 +42,7 @@ export const OP_WEIGHTS: Readonly<Record<OpKind, number>> = {
   rotate: 11,
   bulk_rotate: 3,
   delete: 10,
+  edit: 6,
   cross_org: 3,
   jwks: 1.5,
   restart: 1,

@@ -12,7 +12,8 @@ import { resetKeyCaches } from "../../../src/keys/cache";
 import { coldStart, newSigningKey, newTenant, sign, type SigningKey, type Tenant, v2Claims } from "../../helpers/jwt";
 import { seedKey } from "../../helpers/keys";
 import { DEFAULT_FAULTS, FaultCounts, type FaultOptions, FaultScope, faultyBindings, faultyCacheApi, faultyJwksFetch, INTERNAL_MARKER } from "./faults";
-import type { Credential, Echo, History, Minted, OpKind, OpRecord, Retired, Shown, StoreSnapshot } from "./history";
+import type { AuditRecord, Credential, Echo, History, Minted, OpKind, OpRecord, Shown, StoreSnapshot } from "./history";
+import { expandScopes } from "../../../src/scopes";
 import { type CheckResult, checkAll, type CheckOptions, leaks, type Violation } from "./invariants";
 import { generateProgram, type ProgramOp, STREAM_FAULTS, STREAM_JWKS } from "./program";
 import { Random } from "./prng";
@@ -58,6 +59,8 @@ interface KnownKey {
   readonly key: string;
   readonly org: string;
   alive: boolean;
+  /** Every scope it was ever granted (expanded): creation, rotation, edits (even refused ones). */
+  readonly grants: Set<string>;
 }
 
 interface Org {
@@ -198,7 +201,16 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     return { id: j.id, key: j.key, org: org.id, name: String(j.name), ...(rotatedFrom ? { rotatedFrom } : {}) };
   };
 
-  const remember = (m: Minted) => known.get(m.org)!.push({ id: m.id, key: m.key, org: m.org, alive: true });
+  const grantsOf = new Map<string, Set<string>>();
+  const remember = (m: Minted, scopes: Iterable<string>) => {
+    const grants = new Set<string>(expandScopes(scopes));
+    grantsOf.set(m.id, grants);
+    known.get(m.org)!.push({ id: m.id, key: m.key, org: m.org, alive: true, grants });
+  };
+  const scopesIn = (json: unknown): string[] => {
+    const scopes = (json as { scopes?: unknown } | undefined)?.scopes;
+    return Array.isArray(scopes) ? scopes.filter((x): x is string => typeof x === "string") : [];
+  };
   const forget = (org: Org, id: string) => {
     const k = known.get(org.id)!.find((x) => x.id === id);
     if (k) k.alive = false;
@@ -219,13 +231,15 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       principalId: headers["x-agntix-principal-id"] ?? null,
       method: headers["x-agntix-auth-method"] ?? null,
       credentialForwarded: "x-api-key" in headers || "authorization" in headers || "cookie" in headers,
+      scopes: headers["x-agntix-scopes"] ?? null,
     };
   };
 
   async function useKey(target: object, op: ProgramOp, org: Org, key: KnownKey, phase: "run" | "settle", kind: "use" | "stream" = "use"): Promise<void> {
-    const rec = newRecord(op, org, kind, phase, { keyId: key.id, credential: { method: "api_key", org: key.org, subject: key.id } });
     const headers = { "x-api-key": key.key, cookie: "session=chaos-cookie" };
     const path = kind === "stream" ? `/v1/chat/s${op.index}/events?count=3&interval_ms=1` : op.pick2 < 0.5 ? `/v1/chat/u${op.index}` : `/v1/voice/u${op.index}`;
+    const needs = kind === "stream" ? "chat:read" : op.pick2 < 0.5 ? "chat:read" : "voice:write";
+    const rec = newRecord(op, org, kind, phase, { keyId: key.id, needs, grants: [...key.grants], credential: { method: "api_key", org: key.org, subject: key.id } });
     const init: RequestInit = kind === "use" && op.pick2 >= 0.5 ? { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: `{"op":${op.index}}` } : { headers };
     const json = await call(target, rec, path, init);
     if (kind === "use") rec.echo = echoOf(json);
@@ -233,13 +247,20 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
   }
 
   /** Run one program operation as client `op.client`. */
-  async function execute(op: ProgramOp): Promise<void> {
+  /** Management calls answered 5xx: the API says "retry the same call", and the client will, once faults stop. */
+  const toRetry: { op: ProgramOp; rec: OpRecord }[] = [];
+
+  async function execute(op: ProgramOp, retry?: OpRecord): Promise<void> {
     const target = envs[op.client]!;
     const org = orgs[op.client % orgs.length]!;
     const other = orgs[(op.client + 1) % orgs.length]!;
+    // A retry acts on exactly the keys of the call it repeats.
+    const retryKey = retry?.keyId ? known.get(org.id)!.find((k) => k.id === retry.keyId) : undefined;
+    const pickKey = () => retryKey ?? choose(org, op.pick, op.live)!;
     let kind = op.kind;
-    const needsKey = ["use", "stream", "get", "rotate", "delete", "bulk_rotate"].includes(kind);
-    if (needsKey && !choose(org, op.pick, op.live)) kind = "create";
+    const needsKey = ["use", "stream", "get", "rotate", "delete", "bulk_rotate", "edit"].includes(kind);
+    if (retry) kind = retry.kind;
+    else if (needsKey && !choose(org, op.pick, op.live)) kind = "create";
     if (kind === "cross_org" && !choose(other, op.pick, true)) kind = "list";
 
     switch (kind) {
@@ -261,7 +282,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         const m = rec.status === 201 ? minted(json, org) : undefined;
         if (m) {
           rec.minted = [m];
-          remember(m);
+          remember(m, scopes);
         }
         return;
       }
@@ -276,7 +297,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         return;
       }
       case "get": {
-        const key = choose(org, op.pick, op.live)!;
+        const key = pickKey();
         const as = await asAdmin(org, op.viaToken);
         const rec = newRecord(op, org, kind, "run", { keyId: key.id, credential: as.credential });
         const json = await call(target, rec, `${KEYS_API}/${key.id}`, { headers: as.headers });
@@ -284,7 +305,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         return;
       }
       case "delete": {
-        const key = choose(org, op.pick, op.live)!;
+        const key = pickKey();
         const as = await asAdmin(org, op.viaToken);
         const rec = newRecord(op, org, kind, "run", { keyId: key.id, credential: as.credential });
         await call(target, rec, `${KEYS_API}/${key.id}`, { method: "DELETE", headers: as.headers });
@@ -295,7 +316,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         return;
       }
       case "rotate": {
-        const key = choose(org, op.pick, op.live)!;
+        const key = pickKey();
         const as = await asAdmin(org, op.viaToken);
         const rec = newRecord(op, org, kind, "run", { keyId: key.id, grace: op.grace, credential: as.credential });
         const body = op.pick2 < 0.2 && op.grace === 0 ? undefined : JSON.stringify({ grace_period_seconds: op.grace });
@@ -309,7 +330,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
           const expires = (json as { old_key_expires_at?: unknown }).old_key_expires_at;
           rec.minted = [m];
           rec.retired = [{ oldId: key.id, newId: m.id, grace: op.grace, oldExpiresAt: typeof expires === "string" ? expires : null }];
-          remember(m);
+          remember(m, scopesIn(json));
           forget(org, key.id);
           if (typeof expires === "string") latestEnd = Math.max(latestEnd, Date.parse(expires));
           if (faults.planted === "lose-revocation") resetKeyCaches();
@@ -323,7 +344,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
           const k = choose(org, r.next(), op.live, picked);
           if (k) picked.add(k.id);
         }
-        const ids = [...picked];
+        const ids = retry?.keyIds ? [...retry.keyIds] : [...picked];
         const as = await asAdmin(org, op.viaToken);
         const rec = newRecord(op, org, kind, "run", { keyIds: ids, grace: op.grace, credential: as.credential });
         const json = (await call(target, rec, `${KEYS_API}/rotate`, {
@@ -340,11 +361,24 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
             if (!m) continue;
             rec.minted.push(m);
             rec.retired.push({ oldId, newId: m.id, grace: op.grace, oldExpiresAt: typeof item.old_key_expires_at === "string" ? item.old_key_expires_at : null });
-            remember(m);
+            remember(m, scopesIn(item));
             forget(org, oldId);
             if (typeof item.old_key_expires_at === "string") latestEnd = Math.max(latestEnd, Date.parse(item.old_key_expires_at));
           }
         }
+        return;
+      }
+      case "edit": {
+        const key = pickKey();
+        const as = await asAdmin(org, op.viaToken);
+        // Narrow to voice only, widen back to chat and voice, or rename.
+        const scopes = op.pick2 < 0.4 ? ["voice:*"] : op.pick2 < 0.8 ? ["chat:*", "voice:*"] : undefined;
+        const body = scopes ? { scopes } : { name: `chaos ${seed} ${nonce} #${op.index} (renamed)` };
+        // A grant attempted may have landed even if refused: the key may hold it from now on.
+        if (scopes) for (const s of expandScopes(scopes)) key.grants.add(s);
+        const rec = newRecord(op, org, kind, "run", { keyId: key.id, credential: as.credential, ...(scopes ? { scopes } : {}) });
+        const json = await call(target, rec, `${KEYS_API}/${key.id}`, { method: "PATCH", headers: { ...as.headers, "content-type": "application/json" }, body: JSON.stringify(body) });
+        if (rec.status === 200) rec.shown = shownOf([json]);
         return;
       }
       case "cross_org": {
@@ -394,6 +428,14 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     }
   }
 
+  async function run(op: ProgramOp, retry?: OpRecord): Promise<void> {
+    const before = history.ops.length;
+    await execute(op, retry);
+    for (const rec of history.ops.slice(before)) {
+      if (rec.status >= 500 && (rec.kind === "delete" || rec.kind === "rotate" || rec.kind === "bulk_rotate" || rec.kind === "edit")) toRetry.push({ op, rec });
+    }
+  }
+
   try {
     // The clients, each running its own operations in program order, all at once.
     const byClient = Array.from({ length: clients }, (_, c) => program.filter((op) => op.client === c));
@@ -401,7 +443,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       byClient.map(async (ops, c) => {
         for (const op of ops) {
           scopes[c]!.begin(op.index);
-          await execute(op);
+          await run(op);
         }
       }),
     );
@@ -409,6 +451,13 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     // Settle: faults off, the IdP up, every grace period over.
     for (const scope of [...scopes, globalScope]) scope.enabled = false;
     await tenant.mode("up");
+    // Each client retries, once the faults are over, the changes that were answered 5xx (as the
+    // API tells it to): a 5xx may have taken effect in part (a revocation logged, KV unchanged).
+    for (let i = 0; i < toRetry.length; i++) {
+      const { op, rec } = toRetry[i]!;
+      if (i > 10_000) break;
+      await run(op, rec);
+    }
     const wait = latestEnd - Date.now() + 20;
     if (wait > 0) await sleep(wait);
     // Settle operations are numbered after the whole program, so they never share an index with it.
@@ -446,9 +495,31 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       history.ops.push(rec);
     }
     for (const org of orgs) {
-      for (const key of known.get(org.id)!) await useKey(baseEnv, { ...settleOp(org, s++), pick2: 0 }, org, key, "settle");
+      // A voice call: every grant the workload gives or edits to includes voice.
+      for (const key of known.get(org.id)!) await useKey(baseEnv, { ...settleOp(org, s++), pick2: 0.9 }, org, key, "settle");
     }
     (history as { snapshot?: StoreSnapshot }).snapshot = await readSnapshot(new Set(orgs.map((o) => o.id)));
+    // The audit log, as each organisation reads it through the API (all pages).
+    const audit: AuditRecord[] = [];
+    let auditAvailable = true;
+    for (const org of orgs) {
+      let cursor: string | null = null;
+      for (let page = 0; page < 10_000; page++) {
+        const probe = newRecord(settleOp(org, s), org, "list", "settle");
+        const json = (await call(baseEnv, probe, `${KEYS_API}/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers: { "x-api-key": org.admin.key } })) as
+          | { data?: { org_id?: string; action?: string; key_id?: string | null }[]; next_cursor?: string | null }
+          | undefined;
+        history.ops.pop();
+        if (probe.status !== 200 || !Array.isArray(json?.data)) {
+          auditAvailable = false;
+          break;
+        }
+        for (const e of json.data) audit.push({ readBy: org.id, org: String(e.org_id), action: String(e.action), keyId: e.key_id ?? null });
+        cursor = json.next_cursor ?? null;
+        if (!cursor) break;
+      }
+    }
+    if (auditAvailable) (history as { audit?: AuditRecord[] }).audit = audit;
   } finally {
     for (const [i, m] of consoleMethods.entries()) console[m] = saved[i]!;
     restoreFetch();
