@@ -2,6 +2,7 @@
 // config and its own isolate state), its own Cache API cache (the location copy of the feed), its
 // own key caches, and a KV stand-in that serves a value it has read for 60 s (as real KV may at a
 // location other than the writer's). All share the real Durable Object and the real KV behind.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Bindings } from "../../src/env";
 import { getConfig } from "../../src/env";
@@ -9,7 +10,8 @@ import { createKeyCaches } from "../../src/keys/cache";
 import type { RevocationLog } from "../../src/revocation/durable-object";
 import { installFeed, RevocationFeed } from "../../src/revocation/feed";
 import { revocationLog } from "../../src/revocation/log";
-import { callGateway } from "./keys";
+import app from "../../src/index";
+import { BASE, callGateway } from "./keys";
 
 /** How long the KV stand-in serves a value it has read, whatever happens to it meanwhile. */
 export const KV_STALE_MS = 60_000;
@@ -39,6 +41,30 @@ export interface LogProbe {
   since: number;
   append: number;
   mode: "ok" | "throw" | "hang";
+  /** Log and Cache API calls of this location still in flight (see `Location.settle`). */
+  pending: number;
+}
+
+/** Count `call` in `probe.pending` until it settles. */
+function tracked<T>(probe: LogProbe, call: () => Promise<T>): Promise<T> {
+  probe.pending++;
+  let promise: Promise<T>;
+  try {
+    promise = call();
+  } catch (error) {
+    probe.pending--;
+    return Promise.reject(error);
+  }
+  return promise.finally(() => probe.pending--);
+}
+
+/** A Cache API cache whose calls are counted in `probe.pending`. */
+function trackedCache(inner: Cache, probe: LogProbe): Cache {
+  return {
+    match: (...args: Parameters<Cache["match"]>) => tracked(probe, () => inner.match(...args)),
+    put: (...args: Parameters<Cache["put"]>) => tracked(probe, () => inner.put(...args)),
+    delete: (...args: Parameters<Cache["delete"]>) => tracked(probe, () => inner.delete(...args)),
+  } as Cache;
 }
 
 /** The real Durable Object namespace, wrapped to count (and optionally break) one location's calls. */
@@ -47,7 +73,7 @@ export function probedLog(probe: LogProbe): DurableObjectNamespace<RevocationLog
   const guard = <T>(call: () => Promise<T>): Promise<T> => {
     if (probe.mode === "throw") return Promise.reject(new Error("Durable Object unreachable (test)"));
     if (probe.mode === "hang") return new Promise<T>(() => undefined);
-    return call();
+    return tracked(probe, call);
   };
   return {
     idFromName: (name: string) => real.idFromName(name),
@@ -75,13 +101,24 @@ export interface Location {
   readonly feed: RevocationFeed;
   readonly probe: LogProbe;
   call(path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * Call without waiting for the work behind the response (an open stream's watchdog runs there):
+   * the response, and `done` to await once the stream has ended.
+   */
+  open(path: string, init?: RequestInit): Promise<{ res: Response; done: () => Promise<void> }>;
+  /** Resolves once none of this location's log or Cache API calls is in flight (a simulated clock steps between them). */
+  settle(): Promise<void>;
 }
 
 let counter = 0;
 
+// Captured before any test fakes the timers: settling waits on real I/O.
+const realSetTimeout = globalThis.setTimeout.bind(globalThis);
+const realTick = () => new Promise<void>((resolve) => realSetTimeout(resolve, 1));
+
 /** A new location with its own cache, key caches, stale KV and counted log calls. */
 export async function makeLocation(name: string, vars: Partial<Bindings> = {}): Promise<Location> {
-  const probe: LogProbe = { since: 0, append: 0, mode: "ok" };
+  const probe: LogProbe = { since: 0, append: 0, mode: "ok", pending: 0 };
   // Rate limits off: every simulated location would share Miniflare's one limiter, where real
   // locations each count their own (the simulations send hundreds of requests with one key).
   const bindings: Bindings = {
@@ -92,7 +129,7 @@ export async function makeLocation(name: string, vars: Partial<Bindings> = {}): 
     REVOCATION_LOG: probedLog(probe),
   };
   const config = getConfig(bindings);
-  const cache = await caches.open(`location-${name}-${++counter}`);
+  const cache = trackedCache(await caches.open(`location-${name}-${++counter}`), probe);
   const feed = new RevocationFeed({
     config: config.revocation,
     log: () => revocationLog(bindings.REVOCATION_LOG, config.revocation),
@@ -100,5 +137,21 @@ export async function makeLocation(name: string, vars: Partial<Bindings> = {}): 
     keyCaches: createKeyCaches(),
   });
   installFeed(bindings, feed);
-  return { name, bindings, feed, probe, call: (path, init) => callGateway(bindings, path, init) };
+  return {
+    name,
+    bindings,
+    feed,
+    probe,
+    call: (path, init) => callGateway(bindings, path, init),
+    async open(path, init) {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request(`${BASE}${path}`, init), bindings, ctx);
+      return { res, done: () => waitOnExecutionContext(ctx) };
+    },
+    async settle() {
+      // A look chains its calls in microtasks: in flight is zero only between looks.
+      for (let i = 0; i < 1000 && probe.pending > 0; i++) await realTick();
+      await realTick();
+    },
+  };
 }
