@@ -57,7 +57,7 @@ export interface RevocationSink {
    * entry), or null; throws 503 `revocation_log_unavailable` when the log cannot say. The
    * management API's sink always has it; the operator CLI's (signed posts) does not (see `settle`).
    */
-  refusedFrom?(stored: StoredKey): Promise<number | null>;
+  refusedFrom?(stored: StoredKey, options?: { readonly exceptReason?: RevocationReason }): Promise<number | null>;
 }
 
 /** Who is acting: its organisation, the scopes it holds, and how it is named as a creator. */
@@ -432,11 +432,13 @@ async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable
  * True when the log refuses `stored` already, before `end` (a delete or kill switch since it was
  * read). Asked after the rotation's own entry is in the log, so the same ordering as `settle`
  * holds. A log that cannot answer is not a reason to undo a recorded rotation: `retire` asks again.
+ * Rotation entries do not count: an earlier rotation of this key whose append landed unheard (503,
+ * outcome unknown) must not make its retry a 404 (docs/api-keys.md).
  */
 async function revokedMeanwhile(deps: KeyServiceDeps, stored: StoredKey, end: number): Promise<boolean> {
   if (!deps.revocations?.refusedFrom) return false;
   try {
-    const from = await deps.revocations.refusedFrom(stored);
+    const from = await deps.revocations.refusedFrom(stored, { exceptReason: "rotate" });
     return from !== null && from < end && from <= clock(deps);
   } catch (cause) {
     logWarning("rotation_recheck_failed", stored.id, cause);

@@ -74,7 +74,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS revocations_not_after ON revocations (not_after);`,
   // `refusedFrom` looks a key up by its hash (and its organisation) after every edit and retirement.
   `CREATE INDEX IF NOT EXISTS revocations_subject ON revocations (subject, kind);`,
+  // Appends by their caller's id: `seq` the last entry appended, or NULL when the caller asked
+  // `appendOutcome` first (fenced: that append can no longer land).
+  `CREATE TABLE IF NOT EXISTS appends (id TEXT PRIMARY KEY, seq INTEGER, at INTEGER NOT NULL);
+   CREATE INDEX IF NOT EXISTS appends_at ON appends (at);`,
 ];
+
+/** Longest append id (a UUID is 36). */
+const APPEND_ID_MAX = 64;
 
 /** The log's one instance, by name. */
 export const REVOCATION_LOG_NAME = "global";
@@ -106,12 +113,22 @@ export class RevocationLog extends DurableObject {
   /**
    * Append revocations atomically (all or none) and drop entries older than `retentionMs` past
    * their `not_after`. Returns the sequence number of the last one appended.
+   *
+   * `id` (chosen by the caller, unique per call) makes the append idempotent and answerable: the
+   * same id again appends nothing and returns the first answer; an id already fenced by
+   * `appendOutcome` is refused (throws), so an append the caller gave up on never lands later.
    */
-  append(entries: readonly RevocationInput[], retentionMs: number): { seq: number } {
+  append(entries: readonly RevocationInput[], retentionMs: number, id?: string): { seq: number } {
     this.#calls.append++;
     if (entries.length === 0 || entries.length > APPEND_MAX) throw new RangeError(`append takes 1 to ${APPEND_MAX} entries`);
+    if (id !== undefined && (typeof id !== "string" || id.length === 0 || id.length > APPEND_ID_MAX)) throw new RangeError("append id must be 1 to 64 characters");
     const now = Date.now();
     return this.ctx.storage.transactionSync(() => {
+      if (id !== undefined) {
+        const known = this.#sql.exec("SELECT seq FROM appends WHERE id = ?", id).toArray()[0];
+        if (known && known["seq"] === null) throw new Error("append refused: its caller already gave it up (appendOutcome)");
+        if (known) return { seq: Number(known["seq"]) };
+      }
       let seq = 0;
       for (const e of entries) {
         const row = this.#sql
@@ -131,7 +148,26 @@ export class RevocationLog extends DurableObject {
       }
       this.#sql.exec("UPDATE meta SET value = ? WHERE name = 'head'", seq);
       this.#sql.exec("DELETE FROM revocations WHERE not_after < ?", now - retentionMs);
+      if (id !== undefined) {
+        this.#sql.exec("INSERT INTO appends (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
+        this.#sql.exec("DELETE FROM appends WHERE at < ?", now - retentionMs);
+      }
       return { seq };
+    });
+  }
+
+  /**
+   * Whether the append with this id landed (its last sequence number), asked by a caller that did
+   * not hear its answer (timeout, lost connection). If it has not landed, it never will: the id is
+   * fenced, and an append carrying it that arrives later is refused. Kept as long as entries are.
+   */
+  appendOutcome(id: string): { landed: true; seq: number } | { landed: false } {
+    if (typeof id !== "string" || id.length === 0 || id.length > APPEND_ID_MAX) throw new RangeError("append id must be 1 to 64 characters");
+    return this.ctx.storage.transactionSync(() => {
+      const known = this.#sql.exec("SELECT seq FROM appends WHERE id = ?", id).toArray()[0];
+      if (known) return known["seq"] === null ? { landed: false as const } : { landed: true as const, seq: Number(known["seq"]) };
+      this.#sql.exec("INSERT INTO appends (id, seq, at) VALUES (?, NULL, ?)", id, Date.now());
+      return { landed: false as const };
     });
   }
 
@@ -158,13 +194,15 @@ export class RevocationLog extends DurableObject {
    * entries and of its organisation's `org` entries cutting off keys created before `createdAt`.
    * A key management call that wrote a key's record back to KV asks this afterwards
    * (src/keys/service.ts, `settle`), so a delete or rotation it raced is never undone.
+   * `exceptReason` leaves out key entries of that reason (a rotation asking about deletes only).
    */
-  refusedFrom(hash: string, orgId: string, createdAt: number): number | null {
+  refusedFrom(hash: string, orgId: string, createdAt: number, exceptReason?: RevocationReason): number | null {
     const row = this.#sql
       .exec(
         `SELECT MIN(not_after) AS at FROM revocations
-          WHERE (kind = 'key' AND subject = ?) OR (kind = 'org' AND subject = ? AND not_after > ?)`,
+          WHERE (kind = 'key' AND subject = ? AND reason <> ?) OR (kind = 'org' AND subject = ? AND not_after > ?)`,
         hash,
+        exceptReason ?? "",
         orgId,
         createdAt,
       )

@@ -347,11 +347,16 @@ export function installFeed(env: Bindings, feed: RevocationFeed): void {
 export function edgeRevocationSink(env: Bindings, config: Config, ctx: Pick<ExecutionContext, "waitUntil">, actor: string): RevocationSink {
   return {
     async append(entries) {
-      await revocationLog(env.REVOCATION_LOG, config.revocation).append(entries.map((entry) => ({ ...entry, actor })));
+      // One id per call: if its answer is lost, the log is asked whether this append landed.
+      await revocationLog(env.REVOCATION_LOG, config.revocation).append(
+        entries.map((entry) => ({ ...entry, actor })),
+        crypto.randomUUID(),
+      );
       const feed = feedFor(env, config);
       feed.noteLocal(entries);
       if (config.revocation.feed) ctx.waitUntil(feed.refresh({ force: true }));
     },
-    refusedFrom: (record) => revocationLog(env.REVOCATION_LOG, config.revocation).refusedFrom(record.hash, record.org_id, Date.parse(record.created_at)),
+    refusedFrom: (record, options) =>
+      revocationLog(env.REVOCATION_LOG, config.revocation).refusedFrom(record.hash, record.org_id, Date.parse(record.created_at), options?.exceptReason),
   };
 }

@@ -77,12 +77,12 @@ export function operatorRevocationSink(options: {
           body,
         });
       } catch (cause) {
-        throw new GatewayError("revocation_log_unavailable", { detail: `The gateway at ${options.baseUrl} could not be reached; nothing was revoked.`, cause });
+        throw new GatewayError("revocation_log_unavailable", { detail: `The gateway at ${options.baseUrl} could not be reached; the revocation may not have been recorded: run the same command again.`, cause });
       }
       if (res.status !== 200) {
         await res.body?.cancel();
         throw new GatewayError("revocation_log_unavailable", {
-          detail: `The gateway at ${options.baseUrl} refused the revocation (${res.status}); nothing was revoked.`,
+          detail: `The gateway at ${options.baseUrl} answered ${res.status}; the revocation may not have been recorded (the KV records were left as they were): run the same command again.`,
           cause: new Error(`HTTP ${res.status}`),
         });
       }

@@ -43,6 +43,17 @@ export interface LogProbe {
   mode: "ok" | "throw" | "hang";
   /** Log and Cache API calls of this location still in flight (see `Location.settle`). */
   pending: number;
+  /**
+   * How this location's appends go wrong, whatever `mode` says: `applied-then-hang` — the log takes
+   * the entries, the caller never hears back (it times out); `late` — the append reaches the log
+   * only after the caller asked whether it landed (`late` holds that append's settled promise).
+   */
+  appendFault?: "applied-then-hang" | "late";
+  late?: Promise<unknown>;
+  /** Make the "did my append land?" question fail (throw) too. */
+  outcomeFails?: boolean;
+  /** Calls of `appendOutcome`. */
+  outcome: number;
 }
 
 /** Count `call` in `probe.pending` until it settles. */
@@ -70,6 +81,7 @@ function trackedCache(inner: Cache, probe: LogProbe): Cache {
 /** The real Durable Object namespace, wrapped to count (and optionally break) one location's calls. */
 export function probedLog(probe: LogProbe): DurableObjectNamespace<RevocationLog> {
   const real = env.REVOCATION_LOG;
+  const heldAppends: (() => void)[] = [];
   const guard = <T>(call: () => Promise<T>): Promise<T> => {
     if (probe.mode === "throw") return Promise.reject(new Error("Durable Object unreachable (test)"));
     if (probe.mode === "hang") return new Promise<T>(() => undefined);
@@ -84,11 +96,32 @@ export function probedLog(probe: LogProbe): DurableObjectNamespace<RevocationLog
           probe.since++;
           return guard(() => stub.since(seq, limit) as Promise<unknown>);
         },
-        append: (entries: never, retention: number) => {
+        append: (entries: never, retention: number, id?: string) => {
           probe.append++;
-          return guard(() => stub.append(entries, retention) as Promise<unknown>);
+          const fault = probe.appendFault;
+          if (fault === "applied-then-hang") return tracked(probe, () => stub.append(entries, retention, id) as Promise<unknown>).then(() => new Promise(() => undefined));
+          if (fault === "late") {
+            let release!: () => void;
+            const released = new Promise<void>((resolve) => (release = resolve));
+            probe.late = released.then(() => stub.append(entries, retention, id) as Promise<unknown>).then(
+              (value) => ({ landed: value }),
+              (error: unknown) => ({ refused: String(error) }),
+            );
+            heldAppends.push(release);
+            return new Promise(() => undefined);
+          }
+          return guard(() => stub.append(entries, retention, id) as Promise<unknown>);
         },
-        refusedFrom: (hash: string, orgId: string, createdAt: number) => guard(() => stub.refusedFrom(hash, orgId, createdAt) as Promise<unknown>),
+        appendOutcome: async (id: string) => {
+          probe.outcome++;
+          if (probe.outcomeFails) throw new Error("Durable Object unreachable (test)");
+          const answer = await guard(() => stub.appendOutcome(id) as Promise<unknown>);
+          // A held (`late`) append reaches the log only now, after the question.
+          for (const release of heldAppends.splice(0)) release();
+          return answer;
+        },
+        refusedFrom: (hash: string, orgId: string, createdAt: number, exceptReason?: never) =>
+          guard(() => stub.refusedFrom(hash, orgId, createdAt, exceptReason) as Promise<unknown>),
       };
     },
   } as unknown as DurableObjectNamespace<RevocationLog>;
@@ -118,7 +151,7 @@ const realTick = () => new Promise<void>((resolve) => realSetTimeout(resolve, 1)
 
 /** A new location with its own cache, key caches, stale KV and counted log calls. */
 export async function makeLocation(name: string, vars: Partial<Bindings> = {}): Promise<Location> {
-  const probe: LogProbe = { since: 0, append: 0, mode: "ok", pending: 0 };
+  const probe: LogProbe = { since: 0, append: 0, mode: "ok", pending: 0, outcome: 0 };
   // Rate limits off: every simulated location would share Miniflare's one limiter, where real
   // locations each count their own (the simulations send hundreds of requests with one key).
   const bindings: Bindings = {
