@@ -15,6 +15,9 @@ export default {
     headers.set("x-agntix-principal-id", "key_floor");
     headers.set("x-agntix-scopes", "chat:read chat:write");
     headers.set("x-request-id", requestId);
+    // A WebSocket upgrade goes through (its `Upgrade` header kept), and the origin's socket is handed
+    // back as it came: the floor the gateway's relay is measured against (bench/lib/websocket.ts).
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") headers.set("upgrade", "websocket");
     const response = await env.CHAT.fetch(request.url, { method: request.method, headers, body: request.body, redirect: "manual" });
     const out = new Response(response.body, response);
     out.headers.set("x-request-id", requestId);

@@ -15,6 +15,8 @@
  *   npm run bench -- --entry path/to/variant.ts   # experiment: build another entry as the gateway
  *   npm run bench -- --compare a.ts,b.ts          # A/B: run these next to the gateway, same rounds
  *   npm run bench -- --no-switches     # without the feature-off copies of the gateway
+ *   npm run bench -- --only websocket  # only the WebSocket relay's per-message cost (bench/lib/websocket.ts)
+ *   npm run bench -- --ws-sockets 20 --ws-messages 500   # its size (also run at the end of a full run; --no-websocket skips it)
  *
  * Exit code: 0 when every budget holds, 1 when one is missed, 2 when the bench itself failed.
  */
@@ -30,6 +32,7 @@ import { machineCpuMs, processCpuMs, processMemory } from "./lib/proc";
 import { FEATURE_SWITCHES, JWKS_FRESH_MS, periods, sanityCheck, type Scenario, scenarios, scenarioUrl, variantScenarios } from "./lib/scenarios";
 import { type Counters, readCounters, setUpBench } from "./lib/setup";
 import { judge, markdownTable, median, per1k, quantile, type Verdict } from "./lib/stats";
+import { benchWebSockets, type WebSocketReport, webSocketTable } from "./lib/websocket";
 
 // ----------------------------------------------------------------------------------------------
 // Options
@@ -51,8 +54,14 @@ const { values: flags } = parseArgs({
     "cold-starts": { type: "string" },
     "fixed-rate": { type: "boolean", default: true },
     switches: { type: "boolean", default: true },
+    only: { type: "string" },
+    websocket: { type: "boolean", default: true },
+    "ws-sockets": { type: "string" },
+    "ws-messages": { type: "string" },
   },
   strict: true,
+  // `--no-switches`, `--no-fixed-rate`, `--no-websocket`.
+  allowNegative: true,
 });
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -80,6 +89,15 @@ const options = {
   fixedRate: flags["fixed-rate"],
   /** Also run the gateway with each request-path feature switched off (FEATURE_SWITCHES). */
   switches: flags.switches,
+  /** Also measure the WebSocket relay's per-message cost at the end (bench/lib/websocket.ts). */
+  webSocket: flags.websocket,
+};
+if (flags.only !== undefined && flags.only !== "websocket") throw new Error("--only takes one value: websocket");
+/** The WebSocket relay bench (bench/lib/websocket.ts): sockets at once, messages each. */
+const wsSize = {
+  sockets: Math.floor(positive("ws-sockets", flags["ws-sockets"], flags.quick ? 10 : 20)),
+  messages: Math.floor(positive("ws-messages", flags["ws-messages"], flags.quick ? 200 : 500)),
+  rounds: options.rounds,
 };
 if (options.unknownKeys > KEY_CACHE_ENTRIES / 2) {
   throw new Error(`--unknown-keys must stay well under the key cache's ${KEY_CACHE_ENTRIES} entries`);
@@ -332,7 +350,7 @@ async function main(): Promise<number> {
     unknownKeys: options.unknownKeys,
     ...(options.entry ? { entry: options.entry } : {}),
     compare: options.compare,
-    switches: options.switches ? FEATURE_SWITCHES : [],
+    switches: options.switches && flags.only === undefined ? FEATURE_SWITCHES : [],
   });
   if (options.entry) log(`EXPERIMENT: built ${options.entry} instead of wrangler.toml's main; not a budget run`);
   let disposed = false;
@@ -348,6 +366,16 @@ async function main(): Promise<number> {
       `bundle ${fmt(build.bytes / 1024, 1)} KiB (gzip ${fmt(build.gzipBytes / 1024, 1)} KiB); workerd pid ${cluster.workerdPid ?? "?"}; ` +
         (pinned && pinning ? `workerd pinned to core(s) ${pinning.workerd}, load generator to core ${pinning.client}` : "nothing pinned (no taskset or one core)"),
     );
+
+    if (flags.only === "websocket") {
+      const webSockets = await benchWebSockets(cluster, { ...wsSize, apiKey: fixtures.chatKey });
+      console.log(`\n${webSocketTable(webSockets)}\n`);
+      const out = flags.out ?? join(ROOT, "bench", "results", `bench-websocket-${new Date(startedAt).toISOString().replace(/[:.]/g, "-")}.json`);
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, `${JSON.stringify({ schema: 1, startedAt: new Date(startedAt).toISOString(), command: "npm run bench -- --only websocket", webSockets }, null, 2)}\n`);
+      log(`results written to ${out}`);
+      return webSockets.targets.some((t) => t.errors > 0) ? 2 : 0;
+    }
 
     const all = scenarios(fixtures);
     const wanted = flags.scenarios?.split(",").map((s) => s.trim());
@@ -460,6 +488,11 @@ async function main(): Promise<number> {
     } else if (options.fixedRate) {
       log("fixed-rate runs skipped: they would end after --max-minutes");
     }
+    let webSockets: WebSocketReport | undefined;
+    if (options.webSocket && Date.now() + 60_000 <= deadline) {
+      webSockets = await benchWebSockets(cluster, { ...wsSize, apiKey: fixtures.chatKey });
+      log(`WebSocket relay: ${wsSize.sockets} sockets × ${wsSize.messages} messages, ${wsSize.rounds} round(s) per target`);
+    }
     const verdicts: Verdict[] = selected.filter((s) => !s.variant).flatMap((scenario) => {
       const report = reports.find((r) => r.name === scenario.name)!;
       return judge(report, report.totals, scenario.budget(report.spanMs));
@@ -516,6 +549,7 @@ async function main(): Promise<number> {
         )}\n`,
       );
     }
+    if (webSockets) console.log(`${webSocketTable(webSockets)}\n`);
     if (coldStart) {
       console.log(
         `cold start (first request of a fresh isolate, warm KV, persisted JWKS; median of ${options.coldStarts} fresh workerd processes each): ` +
@@ -549,6 +583,7 @@ async function main(): Promise<number> {
       scenarios: reports,
       fixedRate,
       featureCosts,
+      webSockets,
       coldStart,
       verdicts,
       runs: [...warmups.values(), ...[...runs.values()].flat()].map(({ load, ...run }) => ({
