@@ -7,6 +7,7 @@
  * Only `src/revocation/log.ts` talks to it.
  */
 import { DurableObject } from "cloudflare:workers";
+import { KeyStore, kvFromBinding, type StoredKey } from "../keys/store";
 
 /**
  * What is revoked: one key (by its lookup hash), every key an organisation had at `not_after`, or
@@ -78,7 +79,15 @@ const MIGRATIONS: readonly string[] = [
   // `appendOutcome` first (fenced: that append can no longer land).
   `CREATE TABLE IF NOT EXISTS appends (id TEXT PRIMARY KEY, seq INTEGER, at INTEGER NOT NULL);
    CREATE INDEX IF NOT EXISTS appends_at ON appends (at);`,
+  // The sweep (`alarm`): 1 once KV was seen to hold none of the keys an entry revokes.
+  `ALTER TABLE revocations ADD COLUMN swept INTEGER NOT NULL DEFAULT 0;
+   UPDATE revocations SET swept = 1 WHERE kind = 'grants';`,
 ];
+
+/** Entries one sweep checks against KV (its reads and deletes stay bounded). */
+export const SWEEP_BATCH = 100;
+/** When a sweep could not confirm an entry (KV failing), the next try. */
+export const SWEEP_RETRY_MS = 30_000;
 
 /** Longest append id (a UUID is 36). */
 const APPEND_ID_MAX = 64;
@@ -86,14 +95,29 @@ const APPEND_ID_MAX = 64;
 /** The log's one instance, by name. */
 export const REVOCATION_LOG_NAME = "global";
 
+/**
+ * Why the sweep: an entry is the only thing that refuses a key whose record is still in KV, and
+ * KV has no compare-and-set. A writer that read a key before its revocation and wrote it back
+ * after (an edit, a rotation's retirement) undoes the KV delete; the writer re-checks the log and
+ * deletes it again (src/keys/service.ts, `settle`), but if that re-check or delete fails, the record
+ * stays. Dropping the entry then would make the key work again. So an entry is dropped only after
+ * KV was seen to hold none of the keys it revokes: halfway through the retention (leaving the
+ * other half for KV's read caches and the isolates' copies to forget a record the sweep deleted),
+ * KV is read, any key still there is deleted, and the entry is marked swept; it is pruned at the
+ * end of its retention only if swept. A sweep that fails is retried; its entry stays meanwhile.
+ */
 export class RevocationLog extends DurableObject {
   readonly #sql: SqlStorage;
+  /** The key store the sweep checks (absent without an `API_KEYS` binding: entries are pruned unswept). */
+  readonly #keys: KeyStore | undefined;
   /** Stats since this instance started (bench, `/healthz` never calls it). */
   #calls = { append: 0, since: 0 };
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
     this.#sql = ctx.storage.sql;
+    const kv = (env as { API_KEYS?: KVNamespace } | undefined)?.API_KEYS;
+    this.#keys = kv ? new KeyStore(kvFromBinding(kv)) : undefined;
     ctx.blockConcurrencyWhile(async () => this.#migrate());
   }
 
@@ -111,19 +135,21 @@ export class RevocationLog extends DurableObject {
   }
 
   /**
-   * Append revocations atomically (all or none) and drop entries older than `retentionMs` past
-   * their `not_after`. Returns the sequence number of the last one appended.
+   * Append revocations atomically (all or none) and drop swept entries older than `retentionMs`
+   * past their `not_after`; schedules the sweep. Returns the sequence number of the last one appended.
    *
    * `id` (chosen by the caller, unique per call) makes the append idempotent and answerable: the
    * same id again appends nothing and returns the first answer; an id already fenced by
    * `appendOutcome` is refused (throws), so an append the caller gave up on never lands later.
    */
-  append(entries: readonly RevocationInput[], retentionMs: number, id?: string): { seq: number } {
+  async append(entries: readonly RevocationInput[], retentionMs: number, id?: string): Promise<{ seq: number }> {
     this.#calls.append++;
     if (entries.length === 0 || entries.length > APPEND_MAX) throw new RangeError(`append takes 1 to ${APPEND_MAX} entries`);
     if (id !== undefined && (typeof id !== "string" || id.length === 0 || id.length > APPEND_ID_MAX)) throw new RangeError("append id must be 1 to 64 characters");
     const now = Date.now();
-    return this.ctx.storage.transactionSync(() => {
+    // Without a key store to check, every entry counts as swept (pruned at the end of its retention).
+    const swept = this.#keys ? 0 : 1;
+    const result = this.ctx.storage.transactionSync(() => {
       if (id !== undefined) {
         const known = this.#sql.exec("SELECT seq FROM appends WHERE id = ?", id).toArray()[0];
         if (known && known["seq"] === null) throw new Error("append refused: its caller already gave it up (appendOutcome)");
@@ -133,7 +159,7 @@ export class RevocationLog extends DurableObject {
       for (const e of entries) {
         const row = this.#sql
           .exec(
-            "INSERT INTO revocations (kind, subject, not_after, grants, reason, key_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO revocations (kind, subject, not_after, grants, reason, key_id, actor, at, swept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             e.kind,
             e.subject,
             e.not_after,
@@ -142,19 +168,91 @@ export class RevocationLog extends DurableObject {
             e.key_id ?? null,
             e.actor ?? null,
             now,
+            e.kind === "grants" ? 1 : swept,
           )
           .one();
         seq = Number(row["seq"]);
       }
       this.#sql.exec("UPDATE meta SET value = ? WHERE name = 'head'", seq);
-      this.#sql.exec("DELETE FROM revocations WHERE not_after < ?", now - retentionMs);
+      this.#sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('retention_ms', ?)", retentionMs);
+      this.#sql.exec("DELETE FROM revocations WHERE swept = 1 AND not_after < ?", now - retentionMs);
       if (id !== undefined) {
         this.#sql.exec("INSERT INTO appends (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
         this.#sql.exec("DELETE FROM appends WHERE at < ?", now - retentionMs);
       }
       return { seq };
     });
+    if (this.#keys && (await this.ctx.storage.getAlarm()) === null) await this.#schedule(now);
+    return result;
   }
+  /**
+   * The sweep (see the class comment): entries halfway through their retention are checked against
+   * KV (keys still there are deleted); swept entries past their retention are pruned.
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const retentionMs = this.#retentionMs();
+    const due = this.#sql
+      .exec("SELECT seq, kind, subject, not_after FROM revocations WHERE swept = 0 AND not_after < ? ORDER BY seq LIMIT ?", now - retentionMs / 2, SWEEP_BATCH)
+      .toArray();
+    let failed = false;
+    for (const row of due) {
+      try {
+        const removed = await this.#sweepEntry(String(row["kind"]), String(row["subject"]), Number(row["not_after"]));
+        this.#sql.exec("UPDATE revocations SET swept = 1 WHERE seq = ?", row["seq"]);
+        for (const keyId of removed) {
+          console.warn(JSON.stringify({ level: "warn", event: "revocation_sweep_removed_key", key_id: keyId, seq: Number(row["seq"]) }));
+        }
+      } catch (cause) {
+        failed = true;
+        console.error(JSON.stringify({ level: "error", event: "revocation_sweep_failed", seq: Number(row["seq"]), cause: cause instanceof Error ? cause.name : typeof cause }));
+      }
+    }
+    this.#sql.exec("DELETE FROM revocations WHERE swept = 1 AND not_after < ?", now - retentionMs);
+    await this.#schedule(now, failed);
+  }
+
+  /** Delete from KV every key this entry revokes that is still there; returns their ids. */
+  async #sweepEntry(kind: string, subject: string, notAfter: number): Promise<string[]> {
+    const keys = this.#keys!;
+    if (kind === "key") {
+      const record = await keys.findByHash(subject);
+      if (!record) return [];
+      await keys.remove({ ...record, hash: subject });
+      return [record.id];
+    }
+    if (kind !== "org") return [];
+    const removed: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await keys.listOrg(subject, 100, cursor);
+      cursor = page.cursor;
+      const ids = page.records.filter((r) => Date.parse(r.created_at) < notAfter).map((r) => r.id);
+      const stored = (await keys.findByIds(ids)).filter((s): s is StoredKey => s !== null && s.org_id === subject);
+      for (const s of stored) {
+        await keys.remove(s);
+        removed.push(s.id);
+      }
+    } while (cursor);
+    return removed;
+  }
+
+  /** Set the alarm for the next entry due for a sweep or a prune (or soon, to go on or retry). */
+  async #schedule(now: number, soon = false): Promise<void> {
+    const retentionMs = this.#retentionMs();
+    const row = this.#sql
+      .exec("SELECT MIN(CASE WHEN swept = 0 THEN not_after + ? ELSE not_after + ? END) AS at FROM revocations", Math.floor(retentionMs / 2), retentionMs)
+      .one();
+    const next = row["at"] === null ? null : Number(row["at"]) + 1;
+    if (soon) await this.ctx.storage.setAlarm(now + SWEEP_RETRY_MS);
+    else if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, now));
+  }
+
+  #retentionMs(): number {
+    const row = this.#sql.exec("SELECT value FROM meta WHERE name = 'retention_ms'").toArray()[0];
+    return row ? Number(row["value"]) : 600_000;
+  }
+
 
   /**
    * Whether the append with this id landed (its last sequence number), asked by a caller that did
