@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run chaos -- --seed N --ops 5000 [--rate 0.05] [--clients 4] [--shrink [--budget 20]]
 //                  [--only 3,17,42] [--plant lose-revocation|drop-index|cross-org-list|wrong-identity|no-rollback]
-//                  [--out report.json]
+//                  [--retention-ms 4000] [--out report.json]
 //
 // Runs test/chaos/long-run.chaos.ts inside workerd (the vitest plugin, the same runtime and
 // bindings as `npm test`), with every binding of the gateway behind the fault injector.
@@ -32,6 +32,7 @@ for (let i = 0; i < argv.length; i++) {
     case "--ops": args.ops = number(flag, value, 1, 1_000_000); i++; break;
     case "--rate": args.rate = number(flag, value, 0, 1); i++; break;
     case "--clients": args.clients = number(flag, value, 1, 32); i++; break;
+    case "--retention-ms": args.retentionMs = number(flag, value, 100, 3_600_000); i++; break;
     case "--budget": args.budget = number(flag, value, 1, 1000); i++; break;
     case "--shrink": args.shrink = true; break;
     case "--only":
@@ -47,7 +48,7 @@ for (let i = 0; i < argv.length; i++) {
     case "--out": out = value ?? fail("--out needs a file"); i++; break;
     case "-h":
     case "--help":
-      console.log("npm run chaos -- --seed N --ops N [--rate 0.05] [--clients 4] [--shrink] [--only i,j,…] [--plant name] [--out file.json]");
+      console.log("npm run chaos -- --seed N --ops N [--rate 0.05] [--clients 4] [--shrink] [--only i,j,…] [--plant name] [--retention-ms ms] [--out file.json]");
       process.exit(0);
     default:
       fail(`unknown argument ${flag} (see --help)`);

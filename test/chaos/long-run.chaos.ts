@@ -16,6 +16,7 @@ interface ChaosArgs {
   only?: number[];
   shrink: boolean;
   budget: number;
+  retentionMs?: number;
 }
 
 const args = JSON.parse((env as unknown as { CHAOS_ARGS: string }).CHAOS_ARGS) as ChaosArgs;
@@ -26,12 +27,19 @@ it(`chaos: seed ${args.seed}, ${args.ops} operations, ${args.rate * 100} % fault
     seed: args.seed,
     ops: args.ops,
     clients: args.clients,
-    faults: { rate: args.rate, ...(args.plant ? { planted: args.plant } : {}) },
+    faults: { rate: args.rate, ...(args.plant ? { planted: args.plant } : {}), ...(args.retentionMs ? { retentionMs: args.retentionMs } : {}) },
     compactBodies: true,
     ...(only ? { program: generateProgram(args.seed, args.ops, args.clients).filter((op) => only.has(op.index)) } : {}),
   };
   const report = await runChaos(options);
   console.log(summarise(report, 30));
+  // Outcomes by kind of operation: a run whose operations were mostly refused proves little.
+  const outcomes = new Map<string, number>(); // kind, status, code → count
+  for (const op of report.history.ops) {
+    const k = `${op.kind} ${op.status}${op.code ? ` ${op.code}` : ""}`;
+    outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+  }
+  console.log("outcomes: " + JSON.stringify(Object.fromEntries([...outcomes].sort(([a], [b]) => a.localeCompare(b)))));
   console.log(
     "CHAOS_REPORT " +
       JSON.stringify({
@@ -49,8 +57,20 @@ it(`chaos: seed ${args.seed}, ${args.ops} operations, ${args.rate * 100} % fault
         invariants: report.results.map((r) => ({ invariant: r.invariant, name: r.name, checks: r.checks, violations: r.violations.length })),
         violations: report.violations.slice(0, 50),
         log_lines: report.history.logs.length,
+        outcomes: Object.fromEntries(outcomes),
       }),
   );
+  // What happened to each key a violation names (first ten): its operations in invoke order.
+  for (const v of report.violations.slice(0, 10)) {
+    const id = /key_\w+/.exec(v.message)?.[0];
+    if (!id) continue;
+    const ops = report.history.ops
+      .filter((op) => op.keyId === id || op.keyIds?.includes(id) || op.minted?.some((m) => m.id === id || m.rotatedFrom === id) || op.shown?.some((s) => s.id === id))
+      .sort((a, b) => a.invoke - b.invoke)
+      .slice(0, 40)
+      .map((op) => `    #${op.index} c${op.client} ${op.phase} ${op.kind} [${op.invoke}-${op.complete}] ${op.status} ${op.code ?? ""}${op.faults ? ` faults=${op.faults.join(",")}` : ""}${op.keyId && op.keyId !== id ? ` key=${op.keyId}` : ""}`);
+    console.log(`  history of ${id}:\n${ops.join("\n")}`);
+  }
   if (report.violations.length && args.shrink) {
     const { program: _program, ...rest } = options;
     console.log(describeFailure(report, await shrinkFailure(report, only ? options : rest, args.budget)));

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { PlantedBug } from "./lib/faults";
 import type { History } from "./lib/history";
 import { checkAudit, checkNoLeaks, type InvariantId } from "./lib/invariants";
+import type { ProgramOp } from "./lib/program";
 import { CHECK_OPTIONS, describeProgram, type RunReport, runChaos, shrinkFailure } from "./lib/runner";
 
 const OPS = 120;
@@ -16,6 +17,19 @@ describe("planted bugs are caught", () => {
     const report = await plantedRun("lose-revocation");
     expect(violated(report, 1).length).toBeGreaterThan(0);
     expect(violated(report, 1)[0]!.message).toMatch(/was accepted by op/);
+  }, 30_000);
+
+  // The kinds of revocation added with issues 9 and 11, each on a three-operation program.
+  const op = (index: number, kind: ProgramOp["kind"]): ProgramOp => ({ index, client: 0, kind, pick: 0, pick2: 0.9, live: true, viaToken: false, grace: 0, count: 2, jwksMode: "up" });
+  it.each([
+    ["a leaked-key report", "leak_revoke", "use", /revoked as leaked by op 1\) was accepted by op 2/],
+    ["the organisation kill switch", "kill_switch", "use", /revoked by the organisation kill switch by op 1\) was accepted by op 2/],
+    ["a delete, then a WebSocket opened", "delete", "websocket", /deleted by op 1\) was accepted by op 2/],
+  ] as const)("1: %s whose revocation is lost, then the key used", async (_what, revoke, use, message) => {
+    const report = await runChaos({ seed: 9, ops: 3, program: [op(0, "create"), op(1, revoke), op(2, use)], faults: { rate: 0, planted: "lose-revocation" } });
+    expect(violated(report, 1).map((v) => v.message)).toContainEqual(expect.stringMatching(message));
+    // Without the plant, the same program keeps every invariant.
+    expect((await runChaos({ seed: 9, ops: 3, program: [op(0, "create"), op(1, revoke), op(2, use)], faults: { rate: 0 } })).violations).toEqual([]);
   }, 30_000);
 
   it("2: index writes silently lost (keys that work but are never listed)", async () => {

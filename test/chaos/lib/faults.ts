@@ -12,7 +12,7 @@ import { Random } from "./prng";
 export const INTERNAL_MARKER = "chaos-internal-detail-7f3a";
 
 /** Fault kinds per store, as counted in a run's figures. */
-export type FaultMode = "throw" | "hang" | "slow" | "reset" | "applied-then-timeout";
+export type FaultMode = "throw" | "hang" | "slow" | "reset" | "applied-then-timeout" | "limited";
 
 /** Test-only planted bugs: each makes the system under test wrong in one way an invariant must notice. */
 export type PlantedBug =
@@ -37,6 +37,11 @@ export interface FaultOptions {
   readonly planted?: PlantedBug;
   /** For `cross-org-list` and `wrong-identity`: the organisation whose data leaks in. */
   readonly otherOrg?: string;
+  /**
+   * Compressed time: the retention the gateway's appends ask of the revocation log (ms), so that
+   * a short run sees entries swept and pruned (the deployed 600 s would outlast it).
+   */
+  readonly retentionMs?: number;
 }
 
 export const DEFAULT_FAULTS: FaultOptions = { rate: 0.05, hangMs: 40, slowMaxMs: 15 };
@@ -73,6 +78,8 @@ export class FaultCounts {
 export class FaultScope {
   #random: Random;
   enabled = true;
+  /** The faults injected since `begin` (what the current operation met). */
+  injected: string[] = [];
 
   constructor(
     readonly seed: number,
@@ -86,15 +93,17 @@ export class FaultScope {
   /** Start drawing from operation `op`'s stream. */
   begin(op: number): void {
     this.#random = new Random(this.seed, this.stream, op);
+    this.injected = [];
   }
 
   /** The fault for the next call on `store.method`, if any (counted). */
-  decide(store: string, method: string, modes: readonly FaultMode[]): FaultMode | undefined {
+  decide(store: string, method: string, modes: readonly FaultMode[], scale = 1): FaultMode | undefined {
     this.counts.calls++;
     if (!this.enabled || this.options.rate <= 0) return undefined;
-    if (!this.#random.chance(this.options.rate)) return undefined;
+    if (!this.#random.chance(this.options.rate * scale)) return undefined;
     const mode = this.#random.pick(modes);
     this.counts.add(`${store}.${method}.${mode}`);
+    this.injected.push(`${store}.${method}.${mode}`);
     return mode;
   }
 
@@ -244,6 +253,7 @@ export function faultyDurableObjects<N extends DurableObjectNamespace<never>>(in
         const value = target[prop];
         if (typeof value !== "function" || typeof prop !== "string" || prop === "then") return value;
         return async (...args: unknown[]) => {
+          if (name === "revocation_log" && prop === "append" && scope.options.retentionMs !== undefined) args = [args[0], scope.options.retentionMs];
           const call = () => (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args);
           if (scope.options.planted === "lose-revocation" && name === "revocation_log" && prop === "append") return { seq: 0 };
           const mode = scope.decide("do", `${name}.${prop}`, RPC_MODES);
@@ -320,11 +330,43 @@ export function faultyD1(inner: D1Database, scope: FaultScope): D1Database {
   } as unknown as D1Database;
 }
 
+const RATE_LIMIT_MODES: readonly FaultMode[] = ["limited", "throw", "slow"];
+/**
+ * Limiter calls fail at a tenth of the rate: a "limited" answer is remembered by the isolate for a
+ * second for the whole counter (an organisation's, say), so at the full rate most of the run
+ * would be 429s and judge nothing else.
+ */
+const RATE_LIMIT_SCALE = 0.1;
+
+/**
+ * A Rate Limiting binding (`RL_…`) that lets every call through unless `scope` decides on a fault:
+ * `limited` (the binding answers "over the limit": a 429), `throw` (the limiter is down: the
+ * gateway fails open for traffic, closed with 503 for key-API writes), `slow`. It never asks the
+ * real binding: locally a limit is per binding, not per key, and the run's volume would exhaust it.
+ */
+export function faultyRateLimit(name: string, scope: FaultScope): RateLimit {
+  return {
+    async limit(_options: RateLimitOptions): Promise<RateLimitOutcome> {
+      const mode = scope.decide("ratelimit", name, RATE_LIMIT_MODES, RATE_LIMIT_SCALE);
+      if (mode === "limited") return { success: false };
+      if (mode === "throw") throw new Error(`chaos: rate limiter ${name} failed (${INTERNAL_MARKER})`);
+      if (mode === "slow") await sleep(scope.slowDelay());
+      return { success: true };
+    },
+  } as RateLimit;
+}
+
 /** The gateway's bindings with every store and origin behind the injector. */
 export function faultyBindings<E extends { API_KEYS: KVNamespace; CHAT: Fetcher; VOICE: Fetcher }>(env: E, scope: FaultScope): E {
   const e = env as E & { REVOCATION_LOG?: DurableObjectNamespace<never>; USAGE?: DurableObjectNamespace<never>; AUDIT_DB?: D1Database };
+  const limiters = Object.fromEntries(
+    Object.keys(env)
+      .filter((name) => name.startsWith("RL_"))
+      .map((name) => [name, faultyRateLimit(name, scope)]),
+  );
   return {
     ...env,
+    ...limiters,
     API_KEYS: faultyKv(env.API_KEYS, scope),
     CHAT: faultyFetcher(env.CHAT, "chat", scope),
     VOICE: faultyFetcher(env.VOICE, "voice", scope),

@@ -17,7 +17,15 @@ export type OpKind =
   | "edit"
   | "cross_org"
   | "jwks"
-  | "restart";
+  | "restart"
+  /** `POST /v1/chat/api-keys/revoke` with one known key, no credential (always 202). */
+  | "leak_revoke"
+  /** `POST /v1/chat/api-keys/revoke-all`: the organisation kill switch. */
+  | "kill_switch"
+  /** A proxied call with an `agntix` JWT-template token (`aud` agntix). */
+  | "template_use"
+  /** A WebSocket opened through the gateway with an API key, one message echoed. */
+  | "websocket";
 
 /** The credential an operation presented. */
 export interface Credential {
@@ -110,6 +118,14 @@ export interface OpRecord {
   /** A list op: false when it could not read every page. */
   listComplete?: boolean;
   echo?: Echo;
+  /**
+   * A leaked-key report: whether its work behind the 202 revoked the key (the gateway's log says
+   * the key existed, and not that both its log append and its KV delete failed). Only then is it a
+   * promise the key is dead; `complete`/`endMs` are then when that work had finished.
+   */
+  leakTookEffect?: boolean;
+  /** The faults this operation's binding calls met, in order (`kv.put.throw`, …): for diagnosis. */
+  faults?: string[];
   /** Free-form note (nemesis ops: what was done). */
   note?: string;
 }
@@ -148,5 +164,7 @@ export interface History {
 }
 
 export const isOk = (op: Pick<OpRecord, "status">) => op.status >= 200 && op.status < 300;
+/** A use the gateway let through: a 2xx, or a WebSocket it opened (101). */
+export const isAccepted = (op: Pick<OpRecord, "status" | "kind">) => isOk(op) || (op.kind === "websocket" && op.status === 101);
 export const isRefused = (op: Pick<OpRecord, "status">) => op.status >= 400;
-export const MANAGEMENT: ReadonlySet<OpKind> = new Set(["create", "rotate", "bulk_rotate", "delete", "edit"]);
+export const MANAGEMENT: ReadonlySet<OpKind> = new Set(["create", "rotate", "bulk_rotate", "delete", "edit", "kill_switch"]);

@@ -3,7 +3,7 @@
  * many judgements it made (an invariant that judged nothing proved nothing) and its violations.
  */
 import { expandScopes } from "../../../src/scopes";
-import { type History, isOk, isRefused, MANAGEMENT, type OpRecord, type Shown } from "./history";
+import { type History, isAccepted, isOk, isRefused, MANAGEMENT, type OpRecord, type Shown } from "./history";
 
 export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
 
@@ -49,7 +49,8 @@ const result = (invariant: InvariantId, checks: number, violations: Violation[])
 });
 
 /** A use the gateway let through to the origin with this key as the principal. */
-const acceptedUse = (op: OpRecord) => (op.kind === "use" || op.kind === "stream") && op.keyId !== undefined && isOk(op) && op.status !== 204;
+const USES: ReadonlySet<OpRecord["kind"]> = new Set(["use", "stream", "websocket"]);
+const acceptedUse = (op: OpRecord) => USES.has(op.kind) && op.keyId !== undefined && isAccepted(op) && op.status !== 204;
 
 interface End {
   /** Wall time from which the key must be refused (plus the bound). */
@@ -60,14 +61,24 @@ interface End {
   readonly what: string;
 }
 
-/** When each key was promised to stop: the earliest delete, rotation without grace, or grace end answered 2xx. */
+/**
+ * When each key was promised to stop: the earliest delete, rotation without grace, grace end,
+ * organisation kill switch (every key of the organisation whose minting answer came before the
+ * switch was invoked) answered 2xx, or leaked-key report that took effect.
+ */
 export function revocationEnds(ops: readonly OpRecord[]): Map<string, End> {
   const ends = new Map<string, End>();
   const add = (id: string, end: End) => {
     const known = ends.get(id);
     if (!known || end.ms < known.ms) ends.set(id, end);
   };
+  const mintedAt: { id: string; org: string; complete: number }[] = [];
+  for (const op of ops) if (isOk(op)) for (const m of op.minted ?? []) mintedAt.push({ id: m.id, org: m.org, complete: op.complete });
   for (const op of ops) {
+    if (op.kind === "leak_revoke" && op.leakTookEffect && op.keyId) add(op.keyId, { ms: op.endMs, after: op.complete, by: op.index, what: "revoked as leaked" });
+    if (op.kind === "kill_switch" && isOk(op)) {
+      for (const m of mintedAt) if (m.org === op.org && m.complete < op.invoke) add(m.id, { ms: op.endMs, after: op.complete, by: op.index, what: "revoked by the organisation kill switch" });
+    }
     if (!isOk(op)) continue;
     if (op.kind === "delete" && op.keyId) add(op.keyId, { ms: op.endMs, after: op.complete, by: op.index, what: "deleted" });
     for (const r of op.retired ?? []) {
@@ -85,7 +96,7 @@ export function checkRevocation(history: History, options: CheckOptions): CheckR
   const violations: Violation[] = [];
   let checks = 0;
   for (const op of history.ops) {
-    if ((op.kind !== "use" && op.kind !== "stream") || !op.keyId) continue;
+    if (!USES.has(op.kind) || !op.keyId) continue;
     const end = ends.get(op.keyId);
     if (!end || op.invoke <= end.after || op.startMs < end.ms + options.revocationBoundMs) continue;
     checks++;
@@ -216,6 +227,8 @@ export function expectedAudit(op: OpRecord): { action: string; keyId: string }[]
       return op.keyId ? [{ action: "key.deleted", keyId: op.keyId }] : [];
     case "edit":
       return op.keyId ? [{ action: "key.updated", keyId: op.keyId }] : [];
+    case "kill_switch":
+      return [{ action: "org.keys_revoked", keyId: "null" }];
     default:
       return [];
   }
@@ -255,6 +268,18 @@ export function checkAudit(history: History): CheckResult {
     }
     if (op.code === "scope_escalation") escalations.add(op.org);
   }
+  // A kill switch (2xx or 5xx) deletes every key its organisation had; a leaked-key report
+  // revokes the key it names (its audit row is written behind the 202, when it can be).
+  const killed = new Set<string>();
+  const orgOfKey = new Map<string, string>();
+  for (const op of history.ops) for (const m of op.minted ?? []) orgOfKey.set(m.id, m.org);
+  for (const op of history.ops) {
+    if (op.kind === "kill_switch" && (isOk(op) || op.status >= 500)) {
+      killed.add(op.org);
+      possible.add(`${op.org} org.keys_revoked null`);
+    }
+    if (op.kind === "leak_revoke" && op.keyId) possible.add(`${orgOfKey.get(op.keyId) ?? op.org} key.leak_revoked ${op.keyId}`);
+  }
   const whole = new Set((history.snapshot?.idEntries ?? []).filter((e) => e.hashPresent).map((e) => e.id));
   for (const r of own) {
     checks++;
@@ -262,6 +287,7 @@ export function checkAudit(history: History): CheckResult {
     if (required.has(key) || possible.has(key)) continue;
     if (r.action === "key.created" && r.keyId && indeterminateCreates.has(r.org) && whole.has(r.keyId)) continue;
     if (r.action === "key.escalation_refused" && escalations.has(r.org)) continue;
+    if (r.action === "key.deleted" && killed.has(r.org)) continue;
     violations.push({ invariant: 3, ops: [], message: `audit record "${r.action} ${r.keyId}" (${r.org}) claims a change no operation made` });
   }
   return result(3, checks, violations);
@@ -387,13 +413,23 @@ export function checkNothingHalfDone(history: History): CheckResult {
     for (const id of op.keyIds ?? []) touch(id, op);
     if (op.kind === "list") for (const s of op.shown ?? []) if (s.id !== op.keyId) touch(s.id, op);
   }
+  const killSwitches = new Map<string, OpRecord[]>();
+  for (const op of ops) {
+    if (op.kind !== "kill_switch" || (!isOk(op) && op.status < 500)) continue;
+    let list = killSwitches.get(op.org);
+    if (!list) killSwitches.set(op.org, (list = []));
+    list.push(op);
+  }
   for (const refused of ops) {
     if (refused.kind !== "delete" || refused.status < 500 || !refused.keyId) continue;
     const id = refused.keyId;
     checks++;
     const related = touching.get(id) ?? [];
-    const horizon = related
-      .filter((o) => o.invoke > refused.complete && isOk(o) && MANAGEMENT.has(o.kind))
+    // Until the next change of the key that succeeded, or that may have revoked it by other
+    // means: a leaked-key report naming it (whatever its 202 did), its organisation's kill switch.
+    const revokers = [...related.filter((o) => o.kind === "leak_revoke"), ...(killSwitches.get(refused.org) ?? [])];
+    const horizon = [...related.filter((o) => isOk(o) && MANAGEMENT.has(o.kind)), ...revokers]
+      .filter((o) => o.invoke > refused.complete)
       .reduce((min, o) => Math.min(min, o.invoke), Number.POSITIVE_INFINITY);
     const within = (o: OpRecord) => o.invoke > refused.complete && o.complete < horizon;
     const listedBy = related.find((o) => within(o) && o.kind === "list" && isOk(o) && o.shown?.some((s) => s.id === id && s.expiresAt === null));
@@ -402,7 +438,9 @@ export function checkNothingHalfDone(history: History): CheckResult {
       violations.push({
         invariant: 5,
         ops: [refused.index, listedBy.index, refusedUse.index],
-        message: `delete op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet key ${id} is then listed (op ${listedBy.index}) and refused (op ${refusedUse.index}): half deleted`,
+        message: `delete op ${refused.index} answered ${refused.status} ${refused.code ?? ""}, yet key ${id} is then listed (op ${listedBy.index}) and refused (op ${refusedUse.index}): half deleted${
+          refused.faults ? ` (the delete met: ${refused.faults.join(", ")})` : ""
+        }`,
       });
     }
   }

@@ -46,6 +46,10 @@ export const OP_WEIGHTS: Readonly<Record<OpKind, number>> = {
   cross_org: 3,
   jwks: 1.5,
   restart: 1,
+  leak_revoke: 2,
+  kill_switch: 0.25,
+  template_use: 4,
+  websocket: 3,
 };
 
 /** The program of `ops` operations for `seed`, spread over `clients` clients. */

@@ -9,9 +9,9 @@ import { env } from "cloudflare:workers";
 import app from "../../../src/index";
 import { ERRORS } from "../../../src/errors";
 import { resetKeyCaches } from "../../../src/keys/cache";
-import { coldStart, newSigningKey, newTenant, sign, type SigningKey, type Tenant, v2Claims } from "../../helpers/jwt";
+import { coldStart, newSigningKey, newTenant, sign, type SigningKey, TEMPLATE_HEADER, templateClaims, type Tenant, v2Claims } from "../../helpers/jwt";
 import { seedKey } from "../../helpers/keys";
-import { DEFAULT_FAULTS, FaultCounts, type FaultOptions, FaultScope, faultyBindings, faultyCacheApi, faultyJwksFetch, INTERNAL_MARKER } from "./faults";
+import { DEFAULT_FAULTS, FaultCounts, type FaultOptions, FaultScope, faultyBindings, faultyCacheApi, faultyJwksFetch, faultyRateLimit, INTERNAL_MARKER } from "./faults";
 import type { AuditRecord, Credential, Echo, History, Minted, OpKind, OpRecord, Shown, StoreSnapshot } from "./history";
 import { expandScopes } from "../../../src/scopes";
 import { type CheckResult, checkAll, type CheckOptions, leaks, type Violation } from "./invariants";
@@ -66,8 +66,10 @@ interface KnownKey {
 interface Org {
   readonly id: string;
   readonly userId: string;
-  readonly admin: { id: string; key: string };
+  /** Replaced after a kill switch (which revokes it with every other key of the organisation). */
+  admin: { id: string; key: string };
   token: { value: string; at: number; kid: string } | undefined;
+  template: { value: string; at: number; kid: string } | undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -87,9 +89,10 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
   const tenant: Tenant = await newTenant(signing);
   const orgs: Org[] = [];
   for (const suffix of ["a", "b"]) {
-    const id = `org_chaos_${seed}_${nonce}_${suffix}`;
+    // Clerk-shaped ids (`org_` + letters and digits): session and template tokens carry them.
+    const id = `org_chaos${seed}${nonce}${suffix}`;
     const admin = await seedKey(id, ["*"], "chaos admin");
-    orgs.push({ id, userId: `user_chaos${suffix.toUpperCase()}`, admin: { id: admin.id, key: admin.key }, token: undefined });
+    orgs.push({ id, userId: `user_chaos${suffix.toUpperCase()}`, admin: { id: admin.id, key: admin.key }, token: undefined, template: undefined });
   }
   const otherOrg = orgs[1]!.id;
   const planted = { ...faults, otherOrg: faults.otherOrg ?? otherOrg };
@@ -97,7 +100,17 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
   const counts = new FaultCounts();
   const scopes = Array.from({ length: clients }, (_, c) => new FaultScope(seed, STREAM_FAULTS * 1000 + c, planted, counts));
   const envs = scopes.map((scope) => faultyBindings(baseEnv, scope));
+  /** The client's next request lands on another isolate: no key caches, its own revocation feed. */
+  const anotherIsolate = (client: number) => {
+    resetKeyCaches();
+    envs[client] = faultyBindings(baseEnv, scopes[client]!);
+  };
   const globalScope = new FaultScope(seed, STREAM_JWKS, planted, counts);
+  // Settle-phase calls: no faults, and rate limiters that always allow (as in the run, the real
+  // local bindings are never asked: their limit is per binding, not per key).
+  const quiet = new FaultScope(seed, STREAM_JWKS, { ...planted, rate: 0 }, new FaultCounts());
+  quiet.enabled = false;
+  const settleEnv = { ...baseEnv, ...Object.fromEntries(Object.keys(baseEnv).filter((n) => n.startsWith("RL_")).map((n) => [n, faultyRateLimit(n, quiet)])) };
   const known = new Map<string, KnownKey[]>(orgs.map((o) => [o.id, []]));
   const history: History = {
     seed,
@@ -126,12 +139,22 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     return org.token.value;
   }
 
+  /** An `agntix` JWT-template token (aud agntix, no sid), re-minted every 20 s or after an IdP key rotation. */
+  async function templateFor(org: Org): Promise<string> {
+    const now = Date.now();
+    if (!org.template || org.template.kid !== signing.kid || now - org.template.at > 20_000) {
+      const claims = templateClaims({ sub: org.userId, org_id: org.id, org_slug: "chaos", org_role: "org:admin", exp: Math.floor(now / 1000) + 120 });
+      org.template = { value: await sign(claims, signing, TEMPLATE_HEADER), at: now, kid: signing.kid };
+    }
+    return org.template.value;
+  }
+
   function newRecord(op: ProgramOp, org: Org, kind: OpKind, phase: "run" | "settle", extra: Partial<OpRecord> = {}): OpRecord {
     return { index: op.index, client: op.client, org: org.id, kind, phase, invoke: 0, complete: 0, startMs: 0, endMs: 0, status: 0, body: "", headers: {}, ...extra };
   }
 
   /** One HTTP exchange with the gateway, recorded into `rec`. */
-  async function call(target: object, rec: OpRecord, path: string, init: RequestInit): Promise<unknown> {
+  async function call(target: object, rec: OpRecord, path: string, init: RequestInit, onSocket?: (socket: WebSocket) => Promise<string>): Promise<unknown> {
     const ctx = createExecutionContext();
     requests++;
     rec.invoke = ++clock;
@@ -149,10 +172,15 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         const value = response.headers.get(name);
         if (value !== null) rec.headers[name] = value;
       }
-      try {
-        rec.body = await response.text();
-      } catch (error) {
-        rec.streamError = error instanceof Error ? error.name : "unknown";
+      if (response.webSocket && onSocket) {
+        rec.body = await onSocket(response.webSocket).catch((error: unknown) => String(error));
+        rec.contentType = "application/json";
+      } else {
+        try {
+          rec.body = await response.text();
+        } catch (error) {
+          rec.streamError = error instanceof Error ? error.name : "unknown";
+        }
       }
     }
     rec.complete = ++clock;
@@ -251,14 +279,14 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
   const toRetry: { op: ProgramOp; rec: OpRecord }[] = [];
 
   async function execute(op: ProgramOp, retry?: OpRecord): Promise<void> {
-    const target = envs[op.client]!;
+    const target = envs[op.client]!; // read once: a planted "other isolate" applies from the next operation
     const org = orgs[op.client % orgs.length]!;
     const other = orgs[(op.client + 1) % orgs.length]!;
     // A retry acts on exactly the keys of the call it repeats.
     const retryKey = retry?.keyId ? known.get(org.id)!.find((k) => k.id === retry.keyId) : undefined;
     const pickKey = () => retryKey ?? choose(org, op.pick, op.live)!;
     let kind = op.kind;
-    const needsKey = ["use", "stream", "get", "rotate", "delete", "bulk_rotate", "edit"].includes(kind);
+    const needsKey = ["use", "stream", "get", "rotate", "delete", "bulk_rotate", "edit", "leak_revoke", "websocket"].includes(kind);
     if (retry) kind = retry.kind;
     else if (needsKey && !choose(org, op.pick, op.live)) kind = "create";
     if (kind === "cross_org" && !choose(other, op.pick, true)) kind = "list";
@@ -267,6 +295,82 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       case "use":
       case "stream":
         return useKey(target, op, org, choose(org, op.pick, op.live)!, "run", kind);
+      case "template_use": {
+        const token = await templateFor(org);
+        const rec = newRecord(op, org, kind, "run", { credential: { method: "jwt", org: org.id, subject: org.userId } });
+        rec.echo = echoOf(await call(target, rec, `/v1/chat/agents/tt${op.index}`, { headers: { authorization: `Bearer ${token}` } }));
+        return;
+      }
+      case "websocket": {
+        const key = choose(org, op.pick, op.live)!;
+        const rec = newRecord(op, org, kind, "run", { keyId: key.id, needs: "chat:read", grants: [...key.grants], credential: { method: "api_key", org: key.org, subject: key.id } });
+        const headers = { "x-api-key": key.key, upgrade: "websocket", cookie: "session=chaos-cookie" };
+        // Open it, ask the origin for the headers it received, close it.
+        const json = await call(target, rec, `/v1/chat/w${op.index}/ws`, { headers }, async (socket) => {
+          socket.accept();
+          const reply = new Promise<string>((resolve) => {
+            const timer = setTimeout(() => resolve(""), 1000);
+            socket.addEventListener("message", (event) => {
+              clearTimeout(timer);
+              resolve(typeof event.data === "string" ? event.data : "");
+            });
+            socket.addEventListener("close", () => {
+              clearTimeout(timer);
+              resolve("");
+            });
+          });
+          socket.send("headers");
+          const text = await reply;
+          try {
+            socket.close(1000, "done");
+          } catch {
+            // already closed
+          }
+          return text ? JSON.stringify({ headers: JSON.parse(text) as Record<string, string> }) : "";
+        });
+        if (rec.status === 101) rec.echo = echoOf(json);
+        return;
+      }
+      case "leak_revoke": {
+        // Anyone holding a key may report it (no credential); the answer is 202 whatever happens.
+        const key = choose(org, op.pick, op.live)!;
+        const rec = newRecord(op, org, kind, "run", { keyId: key.id });
+        const logsBefore = history.logs.length;
+        await call(target, rec, `${KEYS_API}/revoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "cf-connecting-ip": `198.51.100.${op.client + 1}` },
+          body: JSON.stringify({ keys: [key.key] }),
+        });
+        // `call` waited for the work behind the response: did it revoke the key?
+        rec.complete = ++clock;
+        rec.endMs = Date.now();
+        const requestId = rec.headers["x-request-id"];
+        const lines = history.logs.slice(logsBefore);
+        const reported = lines.some((l) => l.includes('"leaked_keys_reported"') && l.includes(`"revoked":1`) && requestId !== undefined && l.includes(requestId));
+        const failed = (event: string) => lines.some((l) => l.includes(`"${event}"`) && l.includes(key.id));
+        rec.leakTookEffect = rec.status === 202 && reported && !(failed("leaked_key_log_failed") && failed("leaked_key_cleanup_failed"));
+        if (rec.leakTookEffect) forget(org, key.id);
+        if (faults.planted === "lose-revocation") anotherIsolate(op.client);
+        return;
+      }
+      case "kill_switch": {
+        const as = await asAdmin(org, op.viaToken);
+        const rec = newRecord(op, org, kind, "run", { credential: as.credential });
+        await call(target, rec, `${KEYS_API}/revoke-all`, {
+          method: "POST",
+          headers: { ...as.headers, "content-type": "application/json" },
+          body: JSON.stringify({ org_id: org.id }),
+        });
+        if (rec.status === 200) for (const k of known.get(org.id)!) k.alive = false;
+        if (faults.planted === "lose-revocation") anotherIsolate(op.client);
+        if (rec.status === 200 || rec.status >= 500) {
+          // The admin key went with the others: the organisation's operator makes a new one.
+          await sleep(2);
+          const admin = await seedKey(org.id, ["*"], "chaos admin");
+          org.admin = { id: admin.id, key: admin.key };
+        }
+        return;
+      }
       case "token_use": {
         const token = await tokenFor(org);
         const rec = newRecord(op, org, kind, "run", { credential: { method: "jwt", org: org.id, subject: org.userId } });
@@ -311,7 +415,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
         await call(target, rec, `${KEYS_API}/${key.id}`, { method: "DELETE", headers: as.headers });
         if (rec.status === 204) {
           forget(org, key.id);
-          if (faults.planted === "lose-revocation") resetKeyCaches(); // the next request lands on another isolate
+          if (faults.planted === "lose-revocation") anotherIsolate(op.client); // the next request lands on another isolate
         }
         return;
       }
@@ -333,7 +437,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
           remember(m, scopesIn(json));
           forget(org, key.id);
           if (typeof expires === "string") latestEnd = Math.max(latestEnd, Date.parse(expires));
-          if (faults.planted === "lose-revocation") resetKeyCaches();
+          if (faults.planted === "lose-revocation") anotherIsolate(op.client);
         }
         return;
       }
@@ -431,8 +535,10 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
   async function run(op: ProgramOp, retry?: OpRecord): Promise<void> {
     const before = history.ops.length;
     await execute(op, retry);
+    const injected = scopes[op.client]!.injected;
     for (const rec of history.ops.slice(before)) {
-      if (rec.status >= 500 && (rec.kind === "delete" || rec.kind === "rotate" || rec.kind === "bulk_rotate" || rec.kind === "edit")) toRetry.push({ op, rec });
+      if (rec.client === op.client && rec.index === op.index && injected.length) rec.faults = [...injected];
+      if (rec.status >= 500 && (rec.kind === "delete" || rec.kind === "rotate" || rec.kind === "bulk_rotate" || rec.kind === "edit" || rec.kind === "kill_switch")) toRetry.push({ op, rec });
     }
   }
 
@@ -451,6 +557,8 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     // Settle: faults off, the IdP up, every grace period over.
     for (const scope of [...scopes, globalScope]) scope.enabled = false;
     await tenant.mode("up");
+    // A limiter fault answered "limited" is remembered by the isolate for a second (REFUSAL_MEMO_MS).
+    await sleep(1100);
     // Each client retries, once the faults are over, the changes that were answered 5xx (as the
     // API tells it to): a 5xx may have taken effect in part (a revocation logged, KV unchanged).
     for (let i = 0; i < toRetry.length; i++) {
@@ -472,7 +580,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       const pages: string[] = [];
       for (let page = 0; page < 1000; page++) {
         const probe = newRecord(settleOp(org, s), org, "list", "settle");
-        const json = (await call(baseEnv, probe, `${KEYS_API}?limit=100${cursor ? `&cursor=${cursor}` : ""}`, { headers: { "x-api-key": org.admin.key } })) as
+        const json = (await call(settleEnv, probe, `${KEYS_API}?limit=100${cursor ? `&cursor=${cursor}` : ""}`, { headers: { "x-api-key": org.admin.key } })) as
           | { data?: unknown; next_cursor?: string | null }
           | undefined;
         history.ops.pop(); // pages are folded into one list operation
@@ -496,7 +604,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     }
     for (const org of orgs) {
       // A voice call: every grant the workload gives or edits to includes voice.
-      for (const key of known.get(org.id)!) await useKey(baseEnv, { ...settleOp(org, s++), pick2: 0.9 }, org, key, "settle");
+      for (const key of known.get(org.id)!) await useKey(settleEnv, { ...settleOp(org, s++), pick2: 0.9 }, org, key, "settle");
     }
     (history as { snapshot?: StoreSnapshot }).snapshot = await readSnapshot(new Set(orgs.map((o) => o.id)));
     // The audit log, as each organisation reads it through the API (all pages).
@@ -506,7 +614,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
       let cursor: string | null = null;
       for (let page = 0; page < 10_000; page++) {
         const probe = newRecord(settleOp(org, s), org, "list", "settle");
-        const json = (await call(baseEnv, probe, `${KEYS_API}/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers: { "x-api-key": org.admin.key } })) as
+        const json = (await call(settleEnv, probe, `${KEYS_API}/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers: { "x-api-key": org.admin.key } })) as
           | { data?: { org_id?: string; action?: string; key_id?: string | null }[]; next_cursor?: string | null }
           | undefined;
         history.ops.pop();
@@ -622,7 +730,7 @@ export async function shrinkFailure(report: RunReport, options: Omit<RunOptions,
   const rate = options.faults?.rate;
   const command = `npm run chaos -- --seed ${report.seed} --ops ${report.program.length}${rate !== undefined ? ` --rate ${rate}` : ""}${
     options.faults?.planted ? ` --plant ${options.faults.planted}` : ""
-  } --only ${ops.map((op) => op.index).join(",")}`;
+  }${options.faults?.retentionMs ? ` --retention-ms ${options.faults.retentionMs}` : ""} --only ${ops.map((op) => op.index).join(",")}`;
   return { invariants, ops, runs, command };
 }
 
