@@ -22,6 +22,7 @@ export const ERRORS = {
   method_not_allowed: { status: 405, title: "Method not allowed" },
   already_rotated: { status: 409, title: "Key already rotated" },
   key_limit_reached: { status: 409, title: "Key limit reached" },
+  organization_keys_revoked: { status: 409, title: "Organization's keys revoked meanwhile" },
   payload_too_large: { status: 413, title: "Payload too large" },
   uri_too_long: { status: 414, title: "URI too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },

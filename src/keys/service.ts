@@ -519,8 +519,37 @@ export async function createKey(deps: KeyServiceDeps, actor: Actor, input: Creat
     ...(input.metadata ? { metadata: input.metadata } : {}),
   });
   const event: AuditEvent = { action: "key.created", orgId: actor.orgId, keyId: issued.stored.id, after: created(issued.stored) };
-  await audited(deps, [event], () => store(deps, issued));
+  await audited(deps, [event], async () => {
+    await store(deps, issued);
+    await requireNotKilled(deps, [issued.stored]);
+  });
   return issued.created;
+}
+
+/**
+ * Refuse (409 `organization_keys_revoked`, the keys taken back) new keys that the organisation
+ * kill switch refuses: a switch that listed the organisation's keys while one was half written
+ * (its id and index entries, not yet its hash entry) deleted those and missed the hash entry,
+ * leaving a key unlisted that would work again once the log forgot the switch (chaos run). Asked
+ * after the keys are written, like `settle`; a log that cannot answer takes them back too (503).
+ */
+async function requireNotKilled(deps: KeyServiceDeps, issued: readonly StoredKey[]): Promise<void> {
+  if (!deps.revocations?.refusedFrom || issued.length === 0) return;
+  const takeBack = () => Promise.allSettled(issued.map((stored) => removeKey(deps, stored))).then(() => undefined);
+  // The earliest creation time: the switch refuses every key created before its instant.
+  const earliest = issued.reduce((a, b) => (Date.parse(a.created_at) <= Date.parse(b.created_at) ? a : b));
+  let from: number | null;
+  try {
+    from = await deps.revocations.refusedFrom(earliest);
+  } catch (error) {
+    await takeBack();
+    throw error;
+  }
+  if (from === null) return;
+  await takeBack();
+  throw new GatewayError("organization_keys_revoked", {
+    detail: "Every key of your organization was revoked while this one was being made; it was not created. Try again.",
+  });
 }
 
 /**
@@ -748,6 +777,7 @@ export async function rotateKeys(deps: KeyServiceDeps, actor: Actor, ids: readon
         const failed = results.find((result) => result.status === "rejected");
         if (failed) throw failed.reason;
       }
+      await requireNotKilled(deps, issued.map(({ stored }) => stored));
     } catch (error) {
       await removeIssued();
       throw error;

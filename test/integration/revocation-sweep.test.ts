@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/errors";
 import { resetKeyCaches } from "../../src/keys/cache";
-import { deleteKey, revokeOrganization, updateKey } from "../../src/keys/service";
+import { createKey, deleteKey, revokeOrganization, updateKey } from "../../src/keys/service";
 import { KeyStore, kvFromBinding, type StoredKey } from "../../src/keys/store";
 import { REVOCATION_LOG_NAME } from "../../src/revocation/durable-object";
 import { operator, seedKey, serviceDeps } from "../helpers/keys";
@@ -108,5 +108,49 @@ describe("the revocation log keeps an entry until KV no longer holds the key", (
     await runDurableObjectAlarm(stub());
     await appendAfterRetention(20);
     expect(await refusedFrom(stored)).toBeNull();
+  });
+});
+
+// Found by the chaos run with a compressed retention (--retention-ms): a working hash entry that
+// the organisation's list did not show.
+describe("a create racing the organisation kill switch", () => {
+  it("leaves no working key behind that the organisation's list does not show", async () => {
+    const org = "org_sweep_race";
+    await seedKey(org);
+    // The create has written its id and index entries; its hash entry waits while the switch runs.
+    let arrive!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrive = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inner = env.API_KEYS;
+    let held = false;
+    const gatedKv = {
+      get: inner.get.bind(inner),
+      getWithMetadata: inner.getWithMetadata.bind(inner),
+      list: inner.list.bind(inner),
+      delete: inner.delete.bind(inner),
+      put: async (key: string, value: string, options?: KVNamespacePutOptions) => {
+        if (key.startsWith("h:") && !held) {
+          held = true;
+          arrive();
+          await gate;
+        }
+        return inner.put(key, value, options);
+      },
+    } as unknown as KVNamespace;
+    const create = createKey({ ...serviceDeps(), store: new KeyStore(kvFromBinding(gatedKv)) }, operator(org), { name: "racing", scopes: ["*"] }).then(
+      (created) => ({ created }),
+      (error: unknown) => ({ error }),
+    );
+    await reached;
+    await revokeOrganization(serviceDeps(), operator(org));
+    release();
+    const outcome = await create;
+    // It was created before the switch's instant: refused, taken back, and the caller told so.
+    expect(outcome).toEqual({ error: expect.objectContaining({ code: "organization_keys_revoked" }) });
+    expect((await store.listOrg(org, 100)).records).toEqual([]);
+    const hashes = (await env.API_KEYS.list({ prefix: "h:" })).keys.map((k) => k.name);
+    const values = await Promise.all(hashes.map((name) => env.API_KEYS.get(name)));
+    expect(values.filter((v) => v?.includes(org))).toEqual([]);
   });
 });
