@@ -45,6 +45,30 @@ describe("1. revoked keys stay revoked", () => {
   });
 });
 
+describe("1. leaked-key reports and the organisation kill switch", () => {
+  it("judge a report only when its work revoked the key, from when that work had finished", () => {
+    const report = op({ kind: "leak_revoke", keyId: "key_1", status: 202, leakTookEffect: true });
+    const late = use("key_1", true);
+    expect(checkRevocation(history([report, late]), options).violations.map((v) => v.ops)).toEqual([[report.index, late.index]]);
+    const noEffect = op({ kind: "leak_revoke", keyId: "key_2", status: 202, leakTookEffect: false });
+    expect(checkRevocation(history([noEffect, use("key_2", true)]), options).violations).toEqual([]);
+  });
+  it("a 2xx kill switch ends every key minted before it was invoked, not one minted during it, nor another organisation's", () => {
+    const minted = (id: string, org = ORG) => op({ kind: "create", status: 201, minted: [{ id, org, key: KEY, name: id }] });
+    const before = minted("key_1");
+    const other = minted("key_3", OTHER);
+    const kill = op({ kind: "kill_switch", status: 200 });
+    const during = op({ kind: "create", status: 201, invoke: kill.invoke + 0.5, minted: [{ id: "key_2", org: ORG, key: KEY, name: "key_2" }] });
+    const h = history([before, other, kill, during, use("key_1", true), use("key_2", true), use("key_3", true)]);
+    expect(checkRevocation(h, options).violations.map((v) => v.message)).toEqual([expect.stringMatching(/key_1 \(revoked by the organisation kill switch/)]);
+  });
+  it("a WebSocket opened (101) is an acceptance", () => {
+    const del = op({ kind: "delete", keyId: "key_1", status: 204 });
+    const socket = op({ kind: "websocket", keyId: "key_1", status: 101 });
+    expect(checkRevocation(history([del, socket]), options).violations.map((v) => v.ops)).toEqual([[del.index, socket.index]]);
+  });
+});
+
 describe("1. narrowed keys stay narrowed", () => {
   it("catches a use of a scope an earlier 2xx edit took away; not while another edit of the key is in doubt", () => {
     const narrow = op({ kind: "edit", keyId: "key_1", status: 200, scopes: ["voice:*"] });
@@ -163,6 +187,16 @@ describe("5. nothing half done", () => {
     const list = op({ kind: "list", shown: [{ id: "key_1", name: "n", expiresAt: null }] });
     expect(checkNothingHalfDone(history([del, list, use("key_1", false)])).violations).toHaveLength(1);
     expect(checkNothingHalfDone(history([del, list, use("key_1", true)])).violations).toEqual([]);
+  });
+  it("does not blame the delete for a refusal that a later leaked-key report or kill switch explains, nor a 503 that said so", () => {
+    const del = op({ kind: "delete", keyId: "key_1", status: 503, code: "key_store_unavailable" });
+    const list = op({ kind: "list", shown: [{ id: "key_1", name: "n", expiresAt: null }] });
+    const report = op({ kind: "leak_revoke", keyId: "key_1", status: 202 });
+    expect(checkNothingHalfDone(history([del, list, report, use("key_1", false)])).violations).toEqual([]);
+    const kill = op({ kind: "kill_switch", status: 503, code: "revocation_log_unavailable" });
+    expect(checkNothingHalfDone(history([del, list, kill, use("key_1", false)])).violations).toEqual([]);
+    const unknown = op({ kind: "delete", keyId: "key_1", status: 503, code: "revocation_log_unavailable", body: '{"detail":"… the revocation may have been recorded …"}' });
+    expect(checkNothingHalfDone(history([unknown, list, use("key_1", false)])).violations).toEqual([]);
   });
 });
 

@@ -65,7 +65,14 @@ it(`chaos: seed ${args.seed}, ${args.ops} operations, ${args.rate * 100} % fault
     const id = /key_\w+/.exec(v.message)?.[0];
     if (!id) continue;
     const ops = report.history.ops
-      .filter((op) => op.keyId === id || op.keyIds?.includes(id) || op.minted?.some((m) => m.id === id || m.rotatedFrom === id) || op.shown?.some((s) => s.id === id))
+      .filter(
+        (op) =>
+          op.keyId === id ||
+          op.keyIds?.includes(id) ||
+          op.minted?.some((m) => m.id === id || m.rotatedFrom === id) ||
+          op.shown?.some((s) => s.id === id) ||
+          (op.kind === "kill_switch" && report.history.ops.some((o) => o.minted?.some((m) => m.id === id && m.org === op.org))),
+      )
       .sort((a, b) => a.invoke - b.invoke)
       .slice(0, 40)
       .map((op) => `    #${op.index} c${op.client} ${op.phase} ${op.kind} [${op.invoke}-${op.complete}] ${op.status} ${op.code ?? ""}${op.faults ? ` faults=${op.faults.join(",")}` : ""}${op.keyId && op.keyId !== id ? ` key=${op.keyId}` : ""}`);

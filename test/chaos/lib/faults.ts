@@ -253,7 +253,7 @@ export function faultyDurableObjects<N extends DurableObjectNamespace<never>>(in
         const value = target[prop];
         if (typeof value !== "function" || typeof prop !== "string" || prop === "then") return value;
         return async (...args: unknown[]) => {
-          if (name === "revocation_log" && prop === "append" && scope.options.retentionMs !== undefined) args = [args[0], scope.options.retentionMs];
+          if (name === "revocation_log" && prop === "append" && scope.options.retentionMs !== undefined) args = [args[0], scope.options.retentionMs, ...args.slice(2)];
           const call = () => (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args);
           if (scope.options.planted === "lose-revocation" && name === "revocation_log" && prop === "append") return { seq: 0 };
           const mode = scope.decide("do", `${name}.${prop}`, RPC_MODES);

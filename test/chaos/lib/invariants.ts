@@ -422,6 +422,12 @@ export function checkNothingHalfDone(history: History): CheckResult {
   }
   for (const refused of ops) {
     if (refused.kind !== "delete" || refused.status < 500 || !refused.keyId) continue;
+    // A 503 that said the revocation may have been recorded told its caller exactly this state
+    // ("the key may already be refused while still listed; retry the same call").
+    if (refused.body.includes("may have been recorded")) continue;
+    // A key already refused as unknown before this delete was tried (a kill switch answered 503
+    // part-way, say: refused everywhere, still listed) was not half deleted by it.
+    if ((touching.get(refused.keyId) ?? []).some((o) => o.kind === "use" && o.status === 401 && o.complete < refused.invoke)) continue;
     const id = refused.keyId;
     checks++;
     const related = touching.get(id) ?? [];

@@ -564,6 +564,7 @@ export async function runChaos(options: RunOptions): Promise<RunReport> {
     for (let i = 0; i < toRetry.length; i++) {
       const { op, rec } = toRetry[i]!;
       if (i > 10_000) break;
+      scopes[op.client]!.begin(op.index); // (faults are off: this only clears what the last operation met)
       await run(op, rec);
     }
     const wait = latestEnd - Date.now() + 20;
