@@ -72,3 +72,23 @@ export function countingDurableObjects(namespace) {
     },
   };
 }
+
+/**
+ * A stand-in for one Rate Limiting binding, in the gateway's isolate: a fixed-window counter per
+ * key in a Map, as Cloudflare describes its binding (counters cached on the machine running the
+ * Worker, synchronised with the location in the background). It counts every call and allows
+ * every one, so the load is never refused: what it measures is the gateway's side of a call plus
+ * a counter update. The JS RPC stand-in (`BENCH_LIMITER=rpc`) is the pessimistic bound.
+ */
+export function memoryLimiter(periodSeconds = 60) {
+  const windows = new Map();
+  return {
+    async limit({ key }) {
+      const window = Math.floor(Date.now() / (periodSeconds * 1000));
+      const counter = windows.get(key);
+      if (counter === undefined || counter.window !== window) windows.set(key, { window, count: 1 });
+      else counter.count++;
+      return { success: true };
+    },
+  };
+}
