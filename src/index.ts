@@ -13,7 +13,6 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { requestId } from "hono/request-id";
 import { authenticate, requireScopes } from "./auth/authenticate";
 import type { Principal } from "./auth/principal";
 import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
@@ -22,7 +21,7 @@ import { devSession } from "./dashboard/dev-session";
 import { keysApi } from "./keys/api";
 import { leakedKeysHandler } from "./keys/leaked";
 import { checkPath } from "./path";
-import { accessLog } from "./observability/access-log";
+import { writeAccessLog } from "./observability/access-log";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
 import { guardStream, relayWebSocket, withoutTokenProtocol } from "./proxy/streams";
@@ -30,7 +29,7 @@ import { verifySessionToken } from "./auth/session-token";
 import { forward, tooLarge } from "./proxy/forward";
 import { enforceRateLimits } from "./ratelimit/limiter";
 import { type LimitedCall, limitedCall } from "./ratelimit/policy";
-import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route } from "./routes";
+import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route, type RouteTarget } from "./routes";
 import { scheduled } from "./scheduled";
 import type { Scope } from "./scopes";
 import { countUse } from "./usage/record";
@@ -39,13 +38,38 @@ export { UsageLedger } from "./usage/ledger";
 
 const app = new Hono<AppEnv>();
 
-// The request id is the gateway's own, always: a caller-chosen one could collide with, or pose as,
-// another request's in the logs. `limitLength: 0` makes Hono's middleware accept no caller id
-// (any non-empty one is "too long") and generate a UUID every time. A caller's own id travels
-// to the origin as `x-client-request-id` (src/proxy/forward.ts).
-app.use(requestId({ headerName: "x-request-id", limitLength: 0 }));
-// One structured line per request (ACCESS_LOG), written once the rest of the app has answered.
-app.use(accessLog);
+// CORS for first-party browser apps (run by `edge` below): preflights are answered there, before
+// authentication. A request without `Origin` is not a browser's cross-origin request and needs no CORS headers.
+const corsForAllowedOrigins = cors({
+  origin: (origin, c) => (getConfig(c.env).cors.allowedOrigins.has(origin) ? origin : null),
+  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+  // No x-api-key: API keys stay out of browsers (docs/authentication.md); browsers send Clerk tokens.
+  allowHeaders: ["authorization", "content-type", "x-request-id", "last-event-id"],
+  exposeHeaders: ["x-request-id", "www-authenticate", "retry-after", "ratelimit-policy", "ratelimit"],
+  maxAge: 600,
+});
+
+// The first middleware, one hop for three jobs (each hop costs measurable CPU: docs/performance.md):
+// - the request id is the gateway's own, always: a caller-chosen one could collide with, or pose
+//   as, another request's in the logs. A caller's own id travels to the origin as
+//   `x-client-request-id` (src/proxy/forward.ts);
+// - CORS for first-party browser apps (above): only requests with an `Origin` pay for it;
+// - one structured access-log line per request (ACCESS_LOG), once the rest of the app answered.
+app.use(async function edge(c, next) {
+  const started = Date.now();
+  const id = crypto.randomUUID();
+  c.set("requestId", id);
+  // For responses the app builds (c.json, problem documents); forward() sets its own.
+  c.header("x-request-id", id);
+  if (c.req.raw.headers.has("origin")) {
+    // A preflight is answered by the CORS middleware itself, which returns its response.
+    const preflight = await corsForAllowedOrigins(c, next);
+    if (preflight) c.res = preflight;
+  } else {
+    await next();
+  }
+  writeAccessLog(c, started);
+});
 
 app.onError((error, c) => {
   const requestId = c.get("requestId");
@@ -59,20 +83,6 @@ app.onError((error, c) => {
 });
 
 app.notFound((c) => problemResponse(new GatewayError("not_found", { detail: "No route matches this path." }), c.get("requestId")));
-
-// CORS for first-party browser apps: preflights are answered here, before authentication. A
-// request without `Origin` is not a browser's cross-origin request and needs no CORS headers.
-const corsForAllowedOrigins = cors({
-  origin: (origin, c) => (getConfig(c.env).cors.allowedOrigins.has(origin) ? origin : null),
-  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-  // No x-api-key: API keys stay out of browsers (docs/authentication.md); browsers send Clerk tokens.
-  allowHeaders: ["authorization", "content-type", "x-request-id", "last-event-id"],
-  exposeHeaders: ["x-request-id", "www-authenticate", "retry-after", "ratelimit-policy", "ratelimit"],
-  maxAge: 600,
-});
-app.use(function corsForBrowsers(c, next) {
-  return c.req.raw.headers.has("origin") ? corsForAllowedOrigins(c, next) : next();
-});
 
 // Healthy means configured: a deployment whose config does not parse answers 503 here too. The
 // body says which version is deployed and what this isolate saw of its dependencies ("degraded"
@@ -105,17 +115,32 @@ app.use(async function gate(c, next) {
   const principal = await authenticate(request.headers, { env: c.env, config, ctx: c.executionCtx });
   c.set("principal", principal);
   const required = requiredScopes(route, request.method, isUpgrade(request.headers));
+  // An API key's outcome is counted in this isolate (memory only; flushes run behind the response).
   const counted = principal.method === "api_key" && config.usage.counting;
-  if (counted) authoriseCounted(c, principal, required);
-  else requireScopes(principal, required);
-  // Rate limits count only callers who may make this call; a refused request reaches no origin.
-  const call = limitedCall(route.target.kind === "gateway", request.method, url.pathname);
-  const policy = counted ? await limitCounted(c, principal, required, call) : await enforceRateLimits(c.env, config.rateLimits, principal, call);
+  let policy: string | undefined;
+  try {
+    requireScopes(principal, required);
+    // Rate limits count only callers who may make this call; a refused request reaches no origin.
+    policy = await enforceRateLimits(c.env, config.rateLimits, principal, limitedCall(route.target.kind === "gateway", request.method, url.pathname));
+  } catch (error) {
+    if (counted && error instanceof GatewayError) {
+      if (error.code === "insufficient_scope") countUse(c.env, c.executionCtx, principal, "refused_scope", required);
+      else if (error.code === "rate_limited") countUse(c.env, c.executionCtx, principal, "rate_limited", required);
+    }
+    throw error;
+  }
+  if (counted) countUse(c.env, c.executionCtx, principal, "allowed", required);
   // Bodies are touched only now that the caller is known. A declared Content-Length over the
   // limit is refused at once; every body streams, and one without a length is counted on its way
   // (src/proxy/forward.ts), so memory does not grow with a body's size.
   const declared = request.headers.get("content-length");
   if (declared !== null && !(Number(declared) <= config.limits.maxBodyBytes)) throw tooLarge(config.limits.maxBodyBytes);
+  // An origin's route is proxied from here, with no further middleware hop; the key API's go on.
+  if (route.target.kind === "origin") {
+    const response = await proxy(c, route.target.binding);
+    if (policy) response.headers.set("ratelimit-policy", policy);
+    return response;
+  }
   await next();
   if (policy) c.res.headers.set("ratelimit-policy", policy);
 });
@@ -124,55 +149,38 @@ app.use(async function gate(c, next) {
 // path the gate lets through, and this guard keeps it so: the key API runs only for requests
 // whose checked route is the key API, whatever the router thinks.
 const keysApiGuard: MiddlewareHandler<AppEnv> = function keysApiGuard(c, next) {
-  if (c.var.route.target.kind !== "gateway") throw new GatewayError("not_found", { detail: "No route matches this path." });
+  if (c.get("route").target.kind !== "gateway") throw new GatewayError("not_found", { detail: "No route matches this path." });
   return next();
 };
 app.use("/v1/chat/api-keys", keysApiGuard);
 app.use("/v1/chat/api-keys/*", keysApiGuard);
 app.route("/v1/chat/api-keys", keysApi);
 
-app.all("*", async (c) => {
-  const route = c.var.route;
-  // Paths under the key API that its router does not know end here, never at an origin.
-  if (route.target.kind !== "origin") throw new GatewayError("not_found", { detail: "No route matches this path." });
-  const guard = { checkMs: c.var.config.revocation.checkMs, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
-  const upgrade = isUpgrade(c.req.raw.headers);
-  const response = await forward(upgrade ? withoutTokenProtocol(c.req.raw) : c.req.raw, {
-    origin: c.env[route.target.binding],
-    principal: c.var.principal,
-    requestId: c.var.requestId,
-    timeoutMs: c.var.config.limits.originTimeoutMs,
-    maxBodyBytes: c.var.config.limits.maxBodyBytes,
-    unwrapDevErrors: c.var.config.environment === "development",
-  });
-  // Streams end when their credential does (revoked key, expired token): src/proxy/streams.ts.
-  if (upgrade && response.webSocket) {
-    const deps = { env: c.env, config: c.var.config, ctx: c.executionCtx };
-    return relayWebSocket(response, c.var.principal, { ...guard, refreshToken: (token) => verifySessionToken(token, deps) });
-  }
-  return guardStream(response, c.var.principal, guard);
+// Paths under the key API that its router does not know end here, never at an origin (the gate
+// proxies every origin's route itself).
+app.all("*", () => {
+  throw new GatewayError("not_found", { detail: "No route matches this path." });
 });
 
-/** `requireScopes`, counting a refused key in this isolate (memory only; flushes run behind the response); `limitCounted` counts the rest. */
-function authoriseCounted(c: Context<AppEnv>, principal: Principal, required: readonly Scope[]): void {
-  try {
-    requireScopes(principal, required);
-  } catch (error) {
-    countUse(c.env, c.executionCtx, principal, "refused_scope", required);
-    throw error;
+/** Forward the request to an origin's binding; streams end when their credential does (src/proxy/streams.ts). */
+async function proxy(c: Context<AppEnv>, binding: Extract<RouteTarget, { kind: "origin" }>["binding"]): Promise<Response> {
+  const config = c.get("config");
+  const principal = c.get("principal");
+  const guard = { checkMs: config.revocation.checkMs, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+  const upgrade = isUpgrade(c.req.raw.headers);
+  const response = await forward(upgrade ? withoutTokenProtocol(c.req.raw) : c.req.raw, {
+    origin: c.env[binding],
+    principal,
+    requestId: c.get("requestId"),
+    timeoutMs: config.limits.originTimeoutMs,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    unwrapDevErrors: config.environment === "development",
+  });
+  if (upgrade && response.webSocket) {
+    const deps = { env: c.env, config, ctx: c.executionCtx };
+    return relayWebSocket(response, principal, { ...guard, refreshToken: (token) => verifySessionToken(token, deps) });
   }
-}
-
-/** `enforceRateLimits`, counting the key's use as `rate_limited` or `allowed`. */
-async function limitCounted(c: Context<AppEnv>, principal: Principal, required: readonly Scope[], call: LimitedCall): Promise<string | undefined> {
-  try {
-    const policy = await enforceRateLimits(c.env, c.var.config.rateLimits, principal, call);
-    countUse(c.env, c.executionCtx, principal, "allowed", required);
-    return policy;
-  } catch (error) {
-    if (error instanceof GatewayError && error.code === "rate_limited") countUse(c.env, c.executionCtx, principal, "rate_limited", required);
-    throw error;
-  }
+  return guardStream(response, principal, guard);
 }
 
 /** The request's URL; one that does not parse (`OPTIONS *`, say) is 400, never a 500. */

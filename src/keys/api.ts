@@ -53,7 +53,7 @@ export const keysApi = new Hono<AppEnv>();
 
 keysApi.get("/", async (c) => {
   const input = checked(checkListInput({ limit: c.req.query("limit"), cursor: c.req.query("cursor") }));
-  return c.json(await listKeys(deps(c), c.var.principal.orgId, input), 200, NO_STORE);
+  return c.json(await listKeys(deps(c), c.get("principal").orgId, input), 200, NO_STORE);
 });
 
 keysApi.post("/", async (c) => {
@@ -74,7 +74,7 @@ keysApi.all("/rotate", methodNotAllowed("POST"));
 // the revocation bound. The body names the organisation, so that it is never called by accident.
 keysApi.post("/revoke-all", async (c) => {
   const body = await readJson(c.req.raw, true);
-  const orgId = c.var.principal.orgId;
+  const orgId = c.get("principal").orgId;
   const named = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   const extra = Object.keys(named).filter((k) => k !== "org_id");
   if (named["org_id"] !== orgId || extra.length) {
@@ -90,11 +90,11 @@ keysApi.all("/revoke-all", methodNotAllowed("POST"));
 
 keysApi.get("/audit", async (c) => {
   const input = checked(checkAuditInput({ key_id: c.req.query("key_id"), cursor: c.req.query("cursor"), limit: c.req.query("limit") }));
-  return c.json(await listAudit(new AuditStore(c.env.AUDIT_DB), c.var.principal.orgId, input), 200, NO_STORE);
+  return c.json(await listAudit(new AuditStore(c.env.AUDIT_DB), c.get("principal").orgId, input), 200, NO_STORE);
 });
 keysApi.all("/audit", methodNotAllowed("GET, HEAD"));
 
-keysApi.get("/:id", async (c) => c.json(await getKey(deps(c), c.var.principal.orgId, c.req.param("id")), 200, NO_STORE));
+keysApi.get("/:id", async (c) => c.json(await getKey(deps(c), c.get("principal").orgId, c.req.param("id")), 200, NO_STORE));
 
 keysApi.patch("/:id", async (c) => {
   const input = checked(checkUpdateInput(await readJson(c.req.raw, true)));
@@ -102,13 +102,13 @@ keysApi.patch("/:id", async (c) => {
 });
 
 keysApi.delete("/:id", async (c) => {
-  await deleteKey(deps(c), c.var.principal.orgId, c.req.param("id"));
+  await deleteKey(deps(c), c.get("principal").orgId, c.req.param("id"));
   return c.body(null, 204, NO_STORE);
 });
 
 keysApi.get("/:id/usage", async (c) => {
   const input = checked(checkUsageInput({ from: c.req.query("from"), to: c.req.query("to") }));
-  return c.json(await keyUsage(deps(c), c.var.principal.orgId, c.req.param("id"), input.from, input.to), 200, NO_STORE);
+  return c.json(await keyUsage(deps(c), c.get("principal").orgId, c.req.param("id"), input.from, input.to), 200, NO_STORE);
 });
 
 keysApi.post("/:id/rotate", async (c) => {
@@ -134,10 +134,10 @@ function methodNotAllowed(allow: string): () => never {
 }
 
 function deps(c: Context<AppEnv>): KeyServiceDeps {
-  const { pepper, issuePrefix } = c.var.config.apiKeys;
-  const { method, subject } = c.var.principal;
+  const { pepper, issuePrefix } = c.get("config").apiKeys;
+  const { method, subject } = c.get("principal");
   const request = {
-    requestId: c.var.requestId ?? null,
+    requestId: c.get("requestId") ?? null,
     clientIp: c.req.header("cf-connecting-ip") ?? null,
     userAgent: c.req.header("user-agent") ?? null,
   };
@@ -145,17 +145,17 @@ function deps(c: Context<AppEnv>): KeyServiceDeps {
     store: new KeyStore(kvFromBinding(c.env.API_KEYS)),
     pepper,
     prefix: issuePrefix,
-    revocations: edgeRevocationSink(c.env, c.var.config, c.executionCtx, `${method}:${subject}`),
+    revocations: edgeRevocationSink(c.env, c.get("config"), c.executionCtx, `${method}:${subject}`),
     audit: auditLog(new AuditStore(c.env.AUDIT_DB), { method, id: subject }, request),
     usage: new UsageStore(c.env.USAGE),
-    rateLimitTiers: c.var.config.rateLimits.tiers.map((t) => t.name),
-    maxKeysPerOrg: c.var.config.apiKeys.maxKeysPerOrg,
+    rateLimitTiers: c.get("config").rateLimits.tiers.map((t) => t.name),
+    maxKeysPerOrg: c.get("config").apiKeys.maxKeysPerOrg,
   };
 }
 
 function actor(c: Context<AppEnv>): Actor {
-  const { orgId, scopes, method, subject } = c.var.principal;
-  return { orgId, scopes, createdBy: { method, id: subject }, rateLimitCeiling: callerTier(c.var.config.rateLimits, c.var.principal) };
+  const { orgId, scopes, method, subject } = c.get("principal");
+  return { orgId, scopes, createdBy: { method, id: subject }, rateLimitCeiling: callerTier(c.get("config").rateLimits, c.get("principal")) };
 }
 
 function checked<T>(result: Checked<T>): T {

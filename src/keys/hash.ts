@@ -4,25 +4,33 @@
  * keys; plain SHA-256 could be. Keys carry 178 random bits, so a slow password hash buys nothing.
  */
 
+import { toHex } from "../hex";
+
 const encoder = new TextEncoder();
 
-// Importing a CryptoKey costs more than an HMAC: import once per pepper per isolate.
+// Importing a CryptoKey costs more than an HMAC: import once per pepper per isolate, and keep the
+// imported key itself so a warm request does not wait a microtask for it.
 const MAX_PEPPERS = 4;
 const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const importedKeys = new Map<string, CryptoKey>();
 
 function hmacKey(pepper: string): Promise<CryptoKey> {
   let key = hmacKeys.get(pepper);
   if (!key) {
     key = crypto.subtle.importKey("raw", encoder.encode(pepper), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    if (hmacKeys.size >= MAX_PEPPERS) hmacKeys.clear();
+    if (hmacKeys.size >= MAX_PEPPERS) {
+      hmacKeys.clear();
+      importedKeys.clear();
+    }
     hmacKeys.set(pepper, key);
+    key.then((imported) => hmacKeys.get(pepper) === key && importedKeys.set(pepper, imported)).catch(() => hmacKeys.delete(pepper));
   }
   return key;
 }
 
 async function hmacHex(pepper: string, message: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await hmacKey(pepper), encoder.encode(message));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const key = importedKeys.get(pepper) ?? (await hmacKey(pepper));
+  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(message))));
 }
 
 /** The KV lookup hash of a key: lowercase hex HMAC-SHA256(pepper, key). */

@@ -51,7 +51,7 @@ export async function leakedKeysHandler(c: Context<AppEnv>): Promise<Response> {
   }
   const { issuePrefix, pepper } = config.apiKeys;
   const wellFormed = input.keys.filter((key) => checkKeyFormat(key, issuePrefix).ok);
-  const requestId = c.var.requestId ?? null;
+  const requestId = c.get("requestId") ?? null;
   const deps = {
     store: new KeyStore(kvFromBinding(c.env.API_KEYS)),
     pepper,

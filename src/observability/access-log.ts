@@ -5,7 +5,7 @@
  * credential: the key's id or the user's id, not the key or the token; the path, not the query.
  * `ACCESS_LOG=off` turns it off (for the bench's on/off comparison).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv, Bindings, Config } from "../env";
 import { getConfig } from "../env";
 import { errorCodeOf } from "../errors";
@@ -85,18 +85,16 @@ function configOf(env: Bindings, parsed: Config | undefined): Config | undefined
   }
 }
 
-/** The middleware: one `console.log` per request, after the rest of the app answered. */
-export const accessLog: MiddlewareHandler<AppEnv> = async function accessLog(c, next) {
-  const started = Date.now();
-  await next();
-  if (configOf(c.env, c.var.config)?.observability.accessLog === false) return;
+/** One `console.log` for the request, once the app answered (called by the first middleware, src/index.ts). */
+export function writeAccessLog(c: Context<AppEnv>, started: number): void {
+  if (configOf(c.env, c.get("config"))?.observability.accessLog === false) return;
   const line = accessLine({
     request: c.req.raw,
     response: c.res,
-    requestId: c.var.requestId,
-    route: c.var.route,
-    principal: c.var.principal,
+    requestId: c.get("requestId"),
+    route: c.get("route"),
+    principal: c.get("principal"),
     durationMs: Date.now() - started,
   });
   console.log(JSON.stringify(line));
-};
+}

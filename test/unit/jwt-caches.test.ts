@@ -39,9 +39,9 @@ describe("TtlLru with a per-entry expiry (verified session tokens)", () => {
 });
 
 describe("tokenDigest", () => {
-  it("is the base64url SHA-256, never the token", async () => {
+  it("is the hex SHA-256, never the token", async () => {
     // SHA-256("abc") = ba7816bf…
-    expect(await tokenDigest("abc")).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    expect(await tokenDigest("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     expect(await tokenDigest("abd")).not.toBe(await tokenDigest("abc"));
   });
 });
