@@ -867,6 +867,10 @@ export async function revokeOrganization(deps: KeyServiceDeps, actor: Actor): Pr
     if (stored.length === 0) continue;
     const events = stored.map((s) => ({ action: "key.deleted" as const, orgId, keyId: s.id, before: created(s), detail: { reason: "organization_revoked" } }));
     await audited(deps, events, async () => {
+      // Each key by its hash too: a writer that read a key before the switch and writes it back
+      // after may leave its hash entry without its listing, where the log's sweep of the switch's
+      // entry (which reads the organisation's index) cannot find it; a key entry it can (chaos run).
+      await recordRevocations(deps, stored.map((s) => revocation(s, now, "org")));
       for (let i = 0; i < stored.length; i += BULK_CONCURRENCY) {
         await Promise.all(stored.slice(i, i + BULK_CONCURRENCY).map((s) => removeKey(deps, s)));
       }

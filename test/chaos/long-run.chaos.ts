@@ -62,7 +62,7 @@ it(`chaos: seed ${args.seed}, ${args.ops} operations, ${args.rate * 100} % fault
   );
   // What happened to each key a violation names (first ten): its operations in invoke order.
   for (const v of report.violations.slice(0, 10)) {
-    const id = /key_\w+/.exec(v.message)?.[0];
+    const id = /key_[A-Za-z0-9]{24}\b/.exec(v.message)?.[0];
     if (!id) continue;
     const ops = report.history.ops
       .filter(

@@ -99,6 +99,23 @@ describe("the revocation log keeps an entry until KV no longer holds the key", (
     expect(await store.findById(later.id)).not.toBeNull();
   });
 
+  it("a key's hash entry written back after the kill switch, without its listing, is found by the sweep", async () => {
+    // A stale writer (an edit restoring the record it read, say) interleaved with the switch: its
+    // hash entry landed after the switch deleted it, its index entry before the switch deleted that.
+    const org = "org_sweep_kill_hash";
+    const key = await seedKey(org);
+    const stored = (await store.findById(key.id))!;
+    const record = await store.findByHash(stored.hash);
+    await revokeOrganization(serviceDeps(), operator(org));
+    await env.API_KEYS.put(`h:${stored.hash}`, JSON.stringify(record));
+    expect((await store.listOrg(org, 100)).records).toEqual([]);
+    await appendAfterRetention(20);
+    await runDurableObjectAlarm(stub());
+    expect(await store.findByHash(stored.hash)).toBeNull();
+    await appendAfterRetention(20);
+    expect(await refusedFrom(stored)).toBeNull();
+  });
+
   it("an entry whose key is gone from KV is pruned at the end of its retention, as before", async () => {
     const org = "org_sweep_plain";
     const key = await seedKey(org);

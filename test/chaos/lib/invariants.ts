@@ -440,6 +440,9 @@ export function checkNothingHalfDone(history: History): CheckResult {
     const within = (o: OpRecord) => o.invoke > refused.complete && o.complete < horizon;
     const listedBy = related.find((o) => within(o) && o.kind === "list" && isOk(o) && o.shown?.some((s) => s.id === id && s.expiresAt === null));
     const refusedUse = related.find((o) => within(o) && o.kind === "use" && o.status === 401);
+    // A kill switch of its organisation, or a leaked-key report naming it, under way before that
+    // refusal may be what refused it (a switch answered 503 part-way leaves keys refused and listed).
+    if (refusedUse && revokers.some((o) => o.invoke < refusedUse.complete)) continue;
     if (listedBy && refusedUse) {
       violations.push({
         invariant: 5,
