@@ -74,7 +74,8 @@ it(`chaos: seed ${args.seed}, ${args.ops} operations, ${args.rate * 100} % fault
           (op.kind === "kill_switch" && report.history.ops.some((o) => o.minted?.some((m) => m.id === id && m.org === op.org))),
       )
       .sort((a, b) => a.invoke - b.invoke)
-      .slice(0, 40)
+      // The first operations (how it began) and the last (how it ended), not the middle.
+      .filter((_, i, all) => i < 10 || i >= all.length - 50)
       .map((op) => `    #${op.index} c${op.client} ${op.phase} ${op.kind} [${op.invoke}-${op.complete}] ${op.status} ${op.code ?? ""}${op.faults ? ` faults=${op.faults.join(",")}` : ""}${op.keyId && op.keyId !== id ? ` key=${op.keyId}` : ""}`);
     console.log(`  history of ${id}:\n${ops.join("\n")}`);
   }
