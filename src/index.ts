@@ -137,7 +137,7 @@ app.use(async function gate(c, next) {
   if (declared !== null && !(Number(declared) <= config.limits.maxBodyBytes)) throw tooLarge(config.limits.maxBodyBytes);
   // An origin's route is proxied from here, with no further middleware hop; the key API's go on.
   if (route.target.kind === "origin") {
-    const response = await proxy(c, route.target.binding);
+    const response = await proxy(c, route.target.binding, required);
     if (policy) response.headers.set("ratelimit-policy", policy);
     return response;
   }
@@ -163,10 +163,10 @@ app.all("*", () => {
 });
 
 /** Forward the request to an origin's binding; streams end when their credential does (src/proxy/streams.ts). */
-async function proxy(c: Context<AppEnv>, binding: Extract<RouteTarget, { kind: "origin" }>["binding"]): Promise<Response> {
+async function proxy(c: Context<AppEnv>, binding: Extract<RouteTarget, { kind: "origin" }>["binding"], required: readonly Scope[]): Promise<Response> {
   const config = c.get("config");
   const principal = c.get("principal");
-  const guard = { checkMs: config.revocation.checkMs, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+  const guard = { checkMs: config.revocation.checkMs, required, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
   const upgrade = isUpgrade(c.req.raw.headers);
   const response = await forward(upgrade ? withoutTokenProtocol(c.req.raw) : c.req.raw, {
     origin: c.env[binding],

@@ -7,8 +7,9 @@
 export type PathCheck = { ok: true; path: string } | { ok: false; reason: string };
 
 // Bytes that may never appear in a path, raw or percent-encoded: `\` (some servers read it as
-// `/`), `;` (path parameters that some servers strip before routing) and control characters.
-const FORBIDDEN = /[\\;\x00-\x1f\x7f]/;
+// `/`), `;` (path parameters that some servers strip before routing), `?` and `#` (an origin that
+// decodes the path before parsing it would cut a query or fragment off it) and control characters.
+const FORBIDDEN = /[\\;?#\x00-\x1f\x7f]/;
 
 // An escape of an unreserved character: %30-%39, %41-%5A, %61-%7A, %2D, %2E, %5F, %7E.
 const UNRESERVED_ESCAPE = /%(3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2d|2e|5f|7e)/i;
@@ -34,6 +35,11 @@ export function checkPath(rawPath: string): PathCheck {
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
     if (segment === "." || segment === "..") return { ok: false, reason: "Dot segments are not allowed in the path." };
+    // Servers that follow Windows file-name rules (IIS, some proxies) strip trailing dots and
+    // spaces: `agents.` or `agents%20` would be served as `agents`.
+    if (segment.endsWith(".") || segment.endsWith(" ")) {
+      return { ok: false, reason: "A path segment may not end with a dot or a space." };
+    }
     // An empty segment is a duplicate slash, except the one a trailing slash leaves at the end.
     if (segment === "" && i < segments.length - 1) {
       return { ok: false, reason: "Empty path segments (duplicate slashes) are not allowed." };

@@ -116,6 +116,11 @@ function toVerified(record: KeyRecord): VerifiedKey {
 function bindKeyStreams(principal: Principal, hash: string, record: KeyRecord, feed: RevocationFeed): void {
   bindStreams(principal, {
     revoked: () => feed.isRevoked(hash, record, feed.now()),
+    // An edit the feed brought after this record was read: the key's scopes now.
+    scopes: () => {
+      const regrant = feed.grantsOf(hash);
+      return regrant && regrant.changedAt > editedAt(record) ? expandScopes(regrant.grants) : undefined;
+    },
     refresh: () => (feedDue(feed.now(), feed.checkedAt, feed.config.checkMs) === "fresh" || !feed.config.feed ? Promise.resolve() : feed.refresh()),
   });
 }

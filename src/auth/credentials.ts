@@ -14,7 +14,8 @@ const B64_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
  * The request's credential. Throws `missing_credentials` with none, `conflicting_credentials`
- * with both an API key and an Authorization header (never resolved silently), and the
+ * with two (an API key, an Authorization header, a WebSocket protocol token: never resolved
+ * silently), and the
  * credential's own 401 when its header is malformed.
  */
 export function readCredential(headers: Headers): Credential {
@@ -23,6 +24,17 @@ export function readCredential(headers: Headers): Credential {
   if (apiKey !== null && authorization !== null) {
     throw new GatewayError("conflicting_credentials", {
       detail: "Send either an x-api-key header or an Authorization header, not both.",
+    });
+  }
+  // A browser cannot set Authorization on a WebSocket: a session token may come as a prefixed
+  // Sec-WebSocket-Protocol entry (never in the query string, which ends up in logs). The entry is
+  // removed before the origin sees the request, so it is never echoed. With another credential
+  // beside it, the request is refused like any other pair: never resolved silently (a key of one
+  // organisation and a token of another would otherwise pick one without saying).
+  const protocolToken = headers.get("upgrade")?.toLowerCase() === "websocket" ? tokenFromProtocols(headers.get("sec-websocket-protocol")) : undefined;
+  if (protocolToken !== undefined && (apiKey !== null || authorization !== null)) {
+    throw new GatewayError("conflicting_credentials", {
+      detail: "Send one credential: a token in Sec-WebSocket-Protocol, an x-api-key header or an Authorization header, not two.",
     });
   }
   if (apiKey !== null) {
@@ -41,10 +53,6 @@ export function readCredential(headers: Headers): Credential {
     if (!B64_TOKEN.test(token)) throw new GatewayError("invalid_token", { detail: "The token is malformed." });
     return { kind: "bearer", token };
   }
-  // A browser cannot set Authorization on a WebSocket: a session token may come as a prefixed
-  // Sec-WebSocket-Protocol entry (never in the query string, which ends up in logs). The entry is
-  // removed before the origin sees the request, so it is never echoed.
-  const protocolToken = headers.get("upgrade")?.toLowerCase() === "websocket" ? tokenFromProtocols(headers.get("sec-websocket-protocol")) : undefined;
   if (protocolToken !== undefined) {
     if (protocolToken.length > MAX_TOKEN_BYTES) throw new GatewayError("invalid_token", { detail: "The token is too large." });
     if (!B64_TOKEN.test(protocolToken)) throw new GatewayError("invalid_token", { detail: "The token is malformed." });

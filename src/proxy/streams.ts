@@ -1,16 +1,18 @@
 /**
  * Long-lived responses carried for a credential end when the credential does: an API key revoked
- * (the revocation feed says so) or a session token whose `exp` passes. A Server-Sent Events
+ * (the revocation feed says so), an API key narrowed so that it no longer holds a scope the
+ * stream's route requires (an edit the feed brought), or a session token whose `exp` passes. A Server-Sent Events
  * response is relayed through a stream the gateway owns; a watchdog looks at the credential at
  * most once per `API_KEY_REVOCATION_CHECK_MS` (sharing the isolate's one look at the feed) and at
  * the token's `exp`, and then ends the stream with a last event the client can recognise:
  *
  *   event: agntix.stream_ended
- *   data: {"reason":"revoked"}          (or "expired")
+ *   data: {"reason":"revoked"}          (or "scope_removed", "expired")
  *
  * So an open stream ends within the same bound as any request (docs/api-keys.md).
  */
 import type { Principal } from "../auth/principal";
+import { missingScopes, type Scope } from "../scopes";
 
 /** What ends a stream carried for one principal: a revocation check, an expiry, or both. */
 export interface StreamBound {
@@ -18,6 +20,8 @@ export interface StreamBound {
   readonly expiresAt?: number;
   /** True once the credential is revoked (an API key the feed brought); cheap, no I/O. */
   readonly revoked?: () => boolean;
+  /** The credential's scopes now, when an edit changed them since it was verified (else undefined); cheap, no I/O. */
+  readonly scopes?: () => ReadonlySet<Scope> | undefined;
   /** Bring the isolate's knowledge up to date if due (at most one look per check interval). */
   readonly refresh?: () => Promise<void>;
 }
@@ -30,9 +34,16 @@ export function bindStreams(principal: Principal, bound: StreamBound): void {
   bounds.set(principal, bound);
 }
 
-/** Why a stream must end now, if it must. Pure. */
-export function streamVerdict(bound: StreamBound, now: number): "revoked" | "expired" | undefined {
+/** Why a stream ends. */
+export type StreamEnd = "revoked" | "scope_removed" | "expired";
+
+/** Why a stream whose route requires `required` must end now, if it must. Pure. */
+export function streamVerdict(bound: StreamBound, now: number, required: readonly Scope[] = []): StreamEnd | undefined {
   if (bound.revoked?.()) return "revoked";
+  if (required.length > 0) {
+    const current = bound.scopes?.();
+    if (current !== undefined && missingScopes(current, required).length > 0) return "scope_removed";
+  }
   if (bound.expiresAt !== undefined && now >= bound.expiresAt) return "expired";
   return undefined;
 }
@@ -46,6 +57,8 @@ export interface GuardOptions {
   readonly checkMs: number;
   readonly waitUntil: (work: Promise<unknown>) => void;
   readonly now?: () => number;
+  /** The scopes the stream's route required: a credential narrowed below them ends the stream. */
+  readonly required?: readonly Scope[];
 }
 
 /**
@@ -62,7 +75,7 @@ export function guardStream(response: Response, principal: Principal, options: G
   const writer = writable.getWriter();
   let ended = false;
 
-  const end = async (reason: "revoked" | "expired") => {
+  const end = async (reason: StreamEnd) => {
     if (ended) return;
     ended = true;
     await reader.cancel().catch(() => undefined);
@@ -95,7 +108,7 @@ export function guardStream(response: Response, principal: Principal, options: G
       await sleep(Math.max(1, Math.min(options.checkMs || 1, untilExpiry)));
       if (ended) break;
       await bound.refresh?.().catch(() => undefined);
-      const verdict = streamVerdict(bound, now());
+      const verdict = streamVerdict(bound, now(), options.required);
       if (verdict) await end(verdict);
     }
   })();
@@ -108,6 +121,9 @@ export const TOKEN_PROTOCOL_PREFIX = "agntix.bearer.";
 /** Close codes a client can recognise. */
 export const CLOSE_REVOKED = 4001;
 export const CLOSE_EXPIRED = 4002;
+/** The credential was narrowed and no longer holds a scope the socket's route requires. */
+export const CLOSE_SCOPE_REMOVED = 4003;
+const CLOSE_CODES: Readonly<Record<StreamEnd, number>> = { revoked: CLOSE_REVOKED, scope_removed: CLOSE_SCOPE_REMOVED, expired: CLOSE_EXPIRED };
 
 /** The session token offered as a `Sec-WebSocket-Protocol` entry, if any. Pure. */
 export function tokenFromProtocols(value: string | null): string | undefined {
@@ -149,11 +165,12 @@ export function refreshMessage(data: unknown): string | undefined {
 
 /**
  * Relay a WebSocket the origin accepted: the gateway holds both ends, so it can end the socket
- * when the credential ends (close 4001 `revoked`, 4002 `expired`, both sides), and consume the
+ * when the credential ends (close 4001 `revoked`, 4003 `scope_removed`, 4002 `expired`, both
+ * sides), and consume the
  * client's in-band token refresh (`{"type":"agntix.auth","token":"<fresh session token>"}`,
  * answered `{"type":"agntix.auth.ok","expires_at":…}` or `{"type":"agntix.auth.error",…}`): the
  * socket then lives until the new token's `exp`. A refresh must be for the same user and
- * organisation.
+ * organisation; one that no longer holds the route's scopes ends the socket (4003).
  */
 export function relayWebSocket(upstream: Response, principal: Principal, options: GuardOptions & { refreshToken?: TokenRefresher }): Response {
   const origin = upstream.webSocket;
@@ -176,7 +193,7 @@ export function relayWebSocket(upstream: Response, principal: Principal, options
       // already closed
     }
     try {
-      origin.close(code === CLOSE_REVOKED || code === CLOSE_EXPIRED ? 1000 : code, reason);
+      origin.close(code === CLOSE_REVOKED || code === CLOSE_EXPIRED || code === CLOSE_SCOPE_REMOVED ? 1000 : code, reason);
     } catch {
       // already closed
     }
@@ -195,6 +212,12 @@ export function relayWebSocket(upstream: Response, principal: Principal, options
           const freshBound = bounds.get(fresh);
           if (fresh.subject !== principal.subject || fresh.orgId !== principal.orgId || freshBound?.expiresAt === undefined) {
             server.send(JSON.stringify({ type: "agntix.auth.error", code: "invalid_token", detail: "The token is for another user or organization." }));
+            return;
+          }
+          if (options.required && missingScopes(fresh.scopes, options.required).length > 0) {
+            // The user lost a permission this socket needs: it ends now, not at the old token's exp.
+            server.send(JSON.stringify({ type: "agntix.auth.error", code: "insufficient_scope" }));
+            endBoth(CLOSE_SCOPE_REMOVED, "scope_removed");
             return;
           }
           expiresAt = Math.max(expiresAt ?? 0, freshBound.expiresAt);
@@ -223,8 +246,8 @@ export function relayWebSocket(upstream: Response, principal: Principal, options
           await sleep(Math.max(1, Math.min(options.checkMs || 1, untilExpiry)));
           if (ended) break;
           await bound.refresh?.().catch(() => undefined);
-          const verdict = streamVerdict({ ...bound, ...(expiresAt !== undefined ? { expiresAt } : {}) }, now());
-          if (verdict) endBoth(verdict === "revoked" ? CLOSE_REVOKED : CLOSE_EXPIRED, verdict);
+          const verdict = streamVerdict({ ...bound, ...(expiresAt !== undefined ? { expiresAt } : {}) }, now(), options.required);
+          if (verdict) endBoth(CLOSE_CODES[verdict], verdict);
         }
       })(),
     );

@@ -64,6 +64,30 @@ describe("Server-Sent Events end with their credential", { timeout: 30_000 }, ()
     expect(ticks).toBeLessThan(150);
   });
 
+  it("a key narrowed below the stream's scope ends it with scope_removed (attack run C)", async () => {
+    const { key, id } = await seedKey("org_sse_narrow", ["chat:read"]);
+    const admin = await seedKey("org_sse_narrow");
+    const res = await gw(LONG_STREAM, withKey(key));
+    expect(res.status).toBe(200);
+    const { text, ticks } = await readAll(res, async () => {
+      const patch = await gw(`/v1/chat/api-keys/${id}`, withKey(admin.key, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes: ["voice:read"] }) }));
+      expect(patch.status).toBe(200);
+    });
+    expect(text.endsWith(ENDED("scope_removed"))).toBe(true);
+    expect(ticks).toBeLessThan(150);
+  });
+
+  it("a narrowing that keeps the stream's scope leaves the stream whole", async () => {
+    const { key, id } = await seedKey("org_sse_keep", ["chat:read", "voice:read"]);
+    const admin = await seedKey("org_sse_keep");
+    const { text, ticks } = await readAll(await gw("/v1/chat/events?count=25&interval_ms=100", withKey(key)), async () => {
+      const patch = await gw(`/v1/chat/api-keys/${id}`, withKey(admin.key, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes: ["chat:read"] }) }));
+      expect(patch.status).toBe(200);
+    });
+    expect(ticks).toBe(25);
+    expect(text).not.toContain("agntix.stream_ended");
+  });
+
   it("a stream carried for a session token ends at the token's exp", async () => {
     const token = await sessionToken({ exp: Math.floor(Date.now() / 1000) + 2 });
     const res = await gw(LONG_STREAM, bearer(token));

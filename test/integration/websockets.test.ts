@@ -6,7 +6,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { KeyStore, kvFromBinding } from "../../src/keys/store";
 import { REVOCATION_LOG_NAME } from "../../src/revocation/durable-object";
-import { CLOSE_EXPIRED, CLOSE_REVOKED } from "../../src/proxy/streams";
+import { CLOSE_EXPIRED, CLOSE_REVOKED, CLOSE_SCOPE_REMOVED } from "../../src/proxy/streams";
 import { bearer, sessionToken } from "../helpers/jwt";
 import { expectProblem, seedKey } from "../helpers/keys";
 
@@ -55,6 +55,33 @@ describe("WebSockets through the gateway's relay", { timeout: 30_000 }, () => {
     await log.append([{ kind: "key", subject: stored.hash, not_after: Date.now(), reason: "delete", key_id: id }], 600_000);
     await store.remove(stored);
     expect(await c.closed).toEqual({ code: CLOSE_REVOKED, reason: "revoked" });
+  });
+
+  it("a key narrowed below the socket's scope closes it with 4003 scope_removed (attack run C)", async () => {
+    const { key, id } = await seedKey("org_ws_narrow", ["chat:write"]);
+    const admin = await seedKey("org_ws_narrow");
+    const c = client(await gw("/v1/chat/ws", upgrade({ "x-api-key": key })));
+    c.ws.send("before");
+    expect(await c.next()).toBe("chat echo: before");
+    const patch = await gw(`/v1/chat/api-keys/${id}`, {
+      method: "PATCH",
+      headers: { "x-api-key": admin.key, "content-type": "application/json" },
+      body: JSON.stringify({ scopes: ["chat:read"] }),
+    });
+    expect(patch.status).toBe(200);
+    expect(await c.closed).toEqual({ code: CLOSE_SCOPE_REMOVED, reason: "scope_removed" });
+    // The key itself still works for what it kept.
+    expect((await gw("/v1/chat/completions", { headers: { "x-api-key": key } })).status).toBe(200);
+  });
+
+  it("a token in Sec-WebSocket-Protocol beside an x-api-key is 400 conflicting_credentials, never resolved silently", async () => {
+    const token = await sessionToken();
+    const { key } = await seedKey("org_ws_two");
+    await expectProblem(
+      await gw("/v1/chat/ws", upgrade({ "sec-websocket-protocol": `agntix.v1, agntix.bearer.${token}`, "x-api-key": key })),
+      400,
+      "conflicting_credentials",
+    );
   });
 
   it("a socket opened with a session token closes with 4002 expired at the token's exp", async () => {

@@ -23,6 +23,9 @@ describe("readCredential", () => {
     [{}, "missing_credentials"],
     [{ "x-api-key": "pk_test_x", authorization: "Bearer a.b.c" }, "conflicting_credentials"],
     [{ "x-api-key": "", authorization: "" }, "conflicting_credentials"],
+    // A WebSocket's protocol token beside another credential (found by attack run C).
+    [{ upgrade: "websocket", "sec-websocket-protocol": "agntix.bearer.a.b.c, x", "x-api-key": "pk_test_x" }, "conflicting_credentials"],
+    [{ upgrade: "websocket", "sec-websocket-protocol": "agntix.bearer.a.b.c", authorization: "Bearer d.e.f" }, "conflicting_credentials"],
     [{ "x-api-key": "   " }, "invalid_api_key"],
     [{ "x-api-key": "x".repeat(257) }, "invalid_api_key"],
     [{ authorization: "Basic dXNlcjpwYXNz" }, "invalid_token"],

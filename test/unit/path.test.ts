@@ -8,9 +8,9 @@ describe("checkPath", () => {
     ["/v1/chat/agents/agent_123", "/v1/chat/agents/agent_123"],
     ["/v1/chat/messages/hello%20world", "/v1/chat/messages/hello%20world"],
     ["/v1/chat/messages/caf%C3%A9", "/v1/chat/messages/caf%C3%A9"],
-    ["/v1/chat/messages/a%40b%3Fc%23d", "/v1/chat/messages/a%40b%3Fc%23d"],
+    ["/v1/chat/messages/a%40b", "/v1/chat/messages/a%40b"],
     ["/v1/voice/calls/a.b", "/v1/voice/calls/a.b"],
-    ["/v1/voice/calls/...", "/v1/voice/calls/..."],
+    ["/v1/voice/calls/.a", "/v1/voice/calls/.a"],
     ["/", "/"],
   ])("accepts %s", (raw, path) => {
     expect(checkPath(raw)).toEqual({ ok: true, path });
@@ -45,6 +45,13 @@ describe("checkPath", () => {
     ["encoded underscore", "/v1/chat/agents/agent%5F1"],
     ["encoded tilde", "/v1/chat/%7Euser"],
     ["encoded dot inside a segment", "/v1/chat/a%2Eb"],
+    // Attack run C: an origin that decodes before it parses reads these as another path.
+    ["encoded question mark (agents?x=1 to a decoding origin)", "/v1/chat/agents%3Fx=1"],
+    ["encoded hash", "/v1/chat/agents%23x"],
+    ["encoded question mark inside a segment", "/v1/chat/messages/a%3Fc"],
+    ["trailing dot (agents. is agents to IIS-like servers)", "/v1/chat/agents."],
+    ["trailing dots", "/v1/voice/calls/..."],
+    ["trailing encoded space", "/v1/chat/agents%20"],
   ])("refuses a %s", (_name, raw) => {
     const result = checkPath(raw);
     expect(result.ok).toBe(false);
