@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { GATEWAY } from "./lib/cluster";
 import { processMemory } from "./lib/proc";
 import { setUpBench } from "./lib/setup";
+import { connect } from "./lib/inspector";
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,36 +31,6 @@ const totalBytes = Math.round(Number(flags.mb) * 1_000_000);
 const chunkBytes = Number(flags["chunk-kib"]) * 1024;
 const inspectorPort = Number(flags["inspector-port"]);
 
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function connect(url: string) {
-  const socket = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    socket.addEventListener("open", () => resolve(), { once: true });
-    socket.addEventListener("error", () => reject(new Error(`cannot open ${url}`)), { once: true });
-  });
-  let next = 1;
-  const pending = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>();
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message: string } };
-    if (message.id !== undefined) pending.get(message.id)?.(message);
-  });
-  return {
-    call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-      const id = next++;
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${method} timed out`)), 30_000);
-        pending.set(id, (message) => {
-          clearTimeout(timer);
-          pending.delete(id);
-          if (message.error) reject(new Error(`${method}: ${message.error.message}`));
-          else resolve(message.result as T);
-        });
-        socket.send(JSON.stringify({ id, method, params }));
-      });
-    },
-    close: () => socket.close(),
-  };
-}
 
 /** One chunked upload (no Content-Length); resolves with the status and the origin's report. */
 function upload(baseUrl: string, key: string, totalBytes: number): Promise<{ status: number; body: string }> {

@@ -15,6 +15,7 @@ import { runLoad } from "./lib/load";
 import { sanityCheck, scenarios, scenarioUrl } from "./lib/scenarios";
 import { setUpBench } from "./lib/setup";
 import { markdownTable } from "./lib/stats";
+import { connect } from "./lib/inspector";
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,36 +49,6 @@ interface Profile {
   timeDeltas: number[];
 }
 
-/** A tiny Chrome DevTools Protocol client over the inspector's WebSocket, with a timeout per call. */
-async function connect(url: string) {
-  const socket = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    socket.addEventListener("open", () => resolve(), { once: true });
-    socket.addEventListener("error", () => reject(new Error(`cannot open ${url}`)), { once: true });
-  });
-  let next = 1;
-  const pending = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>();
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message: string } };
-    if (message.id !== undefined) pending.get(message.id)?.(message);
-  });
-  return {
-    call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-      const id = next++;
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${method} timed out`)), 30_000);
-        pending.set(id, (message) => {
-          clearTimeout(timer);
-          pending.delete(id);
-          if (message.error) reject(new Error(`${method}: ${message.error.message}`));
-          else resolve(message.result as T);
-        });
-        socket.send(JSON.stringify({ id, method, params }));
-      });
-    },
-    close: () => socket.close(),
-  };
-}
 
 /** Self and inclusive time per function (name + location), in ms, from a sampled profile. */
 function summariseProfile(profile: Profile): { name: string; selfMs: number; totalMs: number }[] {
