@@ -24,7 +24,7 @@ import { checkPath } from "./path";
 import { writeAccessLog } from "./observability/access-log";
 import { healthReport, readyReport } from "./observability/health";
 import { operatorRevocationsHandler } from "./revocation/operator-route";
-import { guardStream, relayWebSocket, withoutTokenProtocol } from "./proxy/streams";
+import { guardStream, relayWebSocket } from "./proxy/streams";
 import { verifySessionToken } from "./auth/session-token";
 import { forward, tooLarge } from "./proxy/forward";
 import { enforceRateLimits } from "./ratelimit/limiter";
@@ -168,7 +168,7 @@ async function proxy(c: Context<AppEnv>, binding: Extract<RouteTarget, { kind: "
   const principal = c.get("principal");
   const guard = { checkMs: config.revocation.checkMs, required, waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
   const upgrade = isUpgrade(c.req.raw.headers);
-  const response = await forward(upgrade ? withoutTokenProtocol(c.req.raw) : c.req.raw, {
+  const response = await forward(c.req.raw, {
     origin: c.env[binding],
     principal,
     requestId: c.get("requestId"),

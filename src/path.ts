@@ -31,6 +31,12 @@ export function checkPath(rawPath: string): PathCheck {
     return { ok: false, reason: "The path has malformed percent-encoding." };
   }
   if (FORBIDDEN.test(decoded)) return { ok: false, reason: "The path contains a forbidden character." };
+  // Unicode compatibility forms (full-width `．` `？` `／` `ａ`, no-break and other spaces) become
+  // ASCII under NFKC, which some origins and frameworks apply before routing: refused, so the
+  // path checked is the path any origin reads. Plain non-ASCII text (`café`) is unchanged by NFKC.
+  if (/[^\x00-\x7f]/.test(decoded) && decoded.normalize("NFKC") !== decoded) {
+    return { ok: false, reason: "The path contains a Unicode compatibility character (full-width or special-space forms)." };
+  }
   const segments = decoded.split("/").slice(1);
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;

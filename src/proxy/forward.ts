@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/principal";
 import { GatewayError } from "../errors";
 import { sortScopes } from "../scopes";
+import { withoutTokenEntries } from "./streams";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) that never cross the gateway. `upgrade` is kept for WebSockets. */
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding"];
@@ -93,6 +94,12 @@ export function upstreamHeaders(incoming: Headers, principal: Principal, request
     const key = name.includes("_") ? name.replaceAll("_", "-") : name;
     if (DROPPED.has(key) || key.startsWith(IDENTITY_PREFIX)) continue;
     if (name === "upgrade" ? value.toLowerCase() !== "websocket" : named?.has(key)) continue;
+    if (name === "sec-websocket-protocol") {
+      // A session token offered as a protocol entry (read as the credential, or not) never reaches the origin.
+      const kept = withoutTokenEntries(value);
+      if (kept !== undefined) headers.append(name, kept);
+      continue;
+    }
     headers.append(name, value);
   }
   let scopes = scopesHeaders.get(principal);

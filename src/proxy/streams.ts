@@ -135,18 +135,18 @@ export function tokenFromProtocols(value: string | null): string | undefined {
   return entry ? entry.slice(TOKEN_PROTOCOL_PREFIX.length) : undefined;
 }
 
-/** The request without the token entry of `Sec-WebSocket-Protocol` (the origin never sees it, so never echoes it). */
-export function withoutTokenProtocol(request: Request): Request {
-  const value = request.headers.get("sec-websocket-protocol");
-  if (!value || !value.includes(TOKEN_PROTOCOL_PREFIX)) return request;
-  const headers = new Headers(request.headers);
+/**
+ * A `Sec-WebSocket-Protocol` value without any token entry, in any letter case, whether or not the
+ * request is an upgrade the gateway read a token from: the origin never sees a token there, so
+ * never echoes one. Undefined when nothing is left.
+ */
+export function withoutTokenEntries(value: string): string | undefined {
+  if (!value.toLowerCase().includes(TOKEN_PROTOCOL_PREFIX)) return value;
   const rest = value
     .split(",")
     .map((p) => p.trim())
-    .filter((p) => p && !p.startsWith(TOKEN_PROTOCOL_PREFIX));
-  if (rest.length) headers.set("sec-websocket-protocol", rest.join(", "));
-  else headers.delete("sec-websocket-protocol");
-  return new Request(request, { headers });
+    .filter((p) => p && !p.toLowerCase().startsWith(TOKEN_PROTOCOL_PREFIX));
+  return rest.length ? rest.join(", ") : undefined;
 }
 
 /** A refreshed token: its principal's bound (for the new `exp`) and who it is. */

@@ -84,6 +84,25 @@ describe("WebSockets through the gateway's relay", { timeout: 30_000 }, () => {
     );
   });
 
+  it("a token-shaped protocol entry never reaches the origin, in any letter case, upgrade or not (attack run D)", async () => {
+    const { key } = await seedKey("org_ws_case", ["chat:write"]);
+    // Not an upgrade: the header is forwarded without the entry.
+    const plain = await gw("/v1/chat/completions", { headers: { "x-api-key": key, "sec-websocket-protocol": "agntix.v1, Agntix.Bearer.secret-token-1" } });
+    expect(plain.status).toBe(200);
+    const echo = (await plain.json()) as { headers: Record<string, string> };
+    expect(echo.headers["sec-websocket-protocol"]).toBe("agntix.v1");
+    expect(JSON.stringify(echo)).not.toContain("secret-token-1");
+    // An upgrade with a mixed-case entry: not read as a credential (the key is), never forwarded nor echoed.
+    const up = await gw("/v1/chat/ws", upgrade({ "x-api-key": key, "sec-websocket-protocol": "AGNTIX.BEARER.secret-token-2, agntix.v1" }));
+    expect(up.headers.get("sec-websocket-protocol")).toBe("agntix.v1");
+    const c = client(up);
+    c.ws.send("headers");
+    const seen = await c.next();
+    expect(seen).not.toContain("secret-token-2");
+    c.ws.send("close");
+    await c.closed;
+  });
+
   it("a socket opened with a session token closes with 4002 expired at the token's exp", async () => {
     const token = await sessionToken({ exp: Math.floor(Date.now() / 1000) + 2 });
     const c = client(await gw("/v1/chat/ws", upgrade(bearer(token).headers)));

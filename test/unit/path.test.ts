@@ -52,6 +52,15 @@ describe("checkPath", () => {
     ["trailing dot (agents. is agents to IIS-like servers)", "/v1/chat/agents."],
     ["trailing dots", "/v1/voice/calls/..."],
     ["trailing encoded space", "/v1/chat/agents%20"],
+    // Attack run D: compatibility forms an NFKC-folding origin reads as ASCII.
+    ["full-width dot", "/v1/chat/agents%EF%BC%8E"],
+    ["full-width question mark", "/v1/chat/agents%EF%BC%9Fx=1"],
+    ["full-width letter", "/v1/chat/%EF%BD%81gents"],
+    ["full-width slash and dots", "/v1/chat/x%EF%BC%8F%EF%BC%8E%EF%BC%8E%EF%BC%8Fagents"],
+    ["trailing no-break space", "/v1/chat/agents%C2%A0"],
+    ["trailing en quad", "/v1/chat/agents%E2%80%80"],
+    ["trailing ideographic space", "/v1/chat/agents%E3%80%80"],
+    ["decomposed accent (NFKC composes it)", "/v1/chat/messages/cafe%CC%81"],
   ])("refuses a %s", (_name, raw) => {
     const result = checkPath(raw);
     expect(result.ok).toBe(false);
