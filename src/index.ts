@@ -1,9 +1,10 @@
 /**
  * The Agntix gateway. A request's path through the code, in order:
- * request id → error rendering → CORS (browser requests only; preflights end here) → /healthz →
+ * one `edge` middleware (request id; CORS, browser requests only, preflights end here; the access
+ * log once the rest answered) → error rendering → /healthz →
  * the gate (config, request shape: URL, method, sizes, body on GET, method overrides; path check
- * and route match, authenticate, authorise, rate limits, declared body size) → key API or forward (which
- * streams the body and counts an undeclared one against the limit).
+ * and route match, authenticate, authorise, rate limits, declared body size, then forward an
+ * origin's route itself: it streams the body and counts an undeclared one against the limit) → key API.
  *
  * The gate counts each API key's outcome in the isolate (src/usage/, `USAGE_COUNTING`).
  * Cron: `scheduled` (src/scheduled.ts) purges the audit log's expired rows.
@@ -14,7 +15,6 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { authenticate, requireScopes } from "./auth/authenticate";
-import type { Principal } from "./auth/principal";
 import { type AppEnv, type Bindings, type Config, getConfig } from "./env";
 import { GatewayError, problemResponse } from "./errors";
 import { devSession } from "./dashboard/dev-session";
@@ -28,7 +28,7 @@ import { guardStream, relayWebSocket } from "./proxy/streams";
 import { verifySessionToken } from "./auth/session-token";
 import { forward, tooLarge } from "./proxy/forward";
 import { enforceRateLimits } from "./ratelimit/limiter";
-import { type LimitedCall, limitedCall } from "./ratelimit/policy";
+import { limitedCall } from "./ratelimit/policy";
 import { hasCaseVariantRoute, isUpgrade, matchRoute, requiredScopes, type Route, type RouteTarget } from "./routes";
 import { scheduled } from "./scheduled";
 import type { Scope } from "./scopes";
