@@ -408,15 +408,40 @@ async function removeKey(deps: KeyServiceDeps, stored: StoredKey): Promise<void>
  * whatever the timing: no lock to expire under a slow writer, and no extra cost for DELETE.
  * The operator CLI's sink cannot ask the log, so its calls are not covered (docs/api-keys.md).
  */
-async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable?: () => Promise<void>): Promise<StoredKey | null> {
+async function settle(deps: KeyServiceDeps, written: StoredKey, onLogUnavailable?: () => Promise<StoredKey | null>): Promise<StoredKey | null> {
   if (!deps.revocations?.refusedFrom) return written;
   let from: number | null;
   try {
     from = await deps.revocations.refusedFrom(written);
   } catch (error) {
-    await onLogUnavailable?.();
+    // The write-back that undoes ours is as blind as ours was: a revocation logged before it
+    // (a kill switch, a DELETE) may already have removed the key, and it would come back listed
+    // but refused until the log's sweep. So ask the log again AFTER it, by the same argument,
+    // and apply what the log says; the call still answers 503 (its change did not happen).
+    const restored = await onLogUnavailable?.();
+    if (restored) await settleAgain(deps, restored);
     throw error;
   }
+  return applyRefusal(deps, written, from);
+}
+
+/** Asks the log about a record again, up to `SETTLE_RETRIES` times; a log that never answers leaves it to the sweep. */
+const SETTLE_RETRIES = 2;
+async function settleAgain(deps: KeyServiceDeps, written: StoredKey): Promise<void> {
+  for (let attempt = 0; attempt < SETTLE_RETRIES; attempt++) {
+    let from: number | null;
+    try {
+      from = await deps.revocations!.refusedFrom!(written);
+    } catch (cause) {
+      logWarning("edit_resettle_failed", written.id, cause);
+      continue;
+    }
+    await applyRefusal(deps, written, from);
+    return;
+  }
+}
+
+async function applyRefusal(deps: KeyServiceDeps, written: StoredKey, from: number | null): Promise<StoredKey | null> {
   if (from === null) return written;
   if (from <= clock(deps)) {
     await removeKey(deps, written);
@@ -585,7 +610,11 @@ export async function updateKey(deps: KeyServiceDeps, actor: Actor, id: string, 
     await deps.store.update(updated);
     // A delete or rotation since `findOwned` read the key must win over this write (see `settle`).
     // If the log cannot say whether one did: the record goes back as it was read, and 503.
-    const restore = () => deps.store.update(stored).catch((cause: unknown) => logWarning("edit_restore_failed", stored.id, cause));
+    const restore = () =>
+      deps.store.update(stored).then(
+        () => stored,
+        (cause: unknown) => (logWarning("edit_restore_failed", stored.id, cause), updated),
+      );
     const result = await settle(deps, updated, restore);
     // Deleted meanwhile: as if the edit had come after the delete (its audit row is taken back).
     if (!result) throw keyNotFound();

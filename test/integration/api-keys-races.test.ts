@@ -7,9 +7,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { AuditEntry } from "../../src/audit/log";
 import { resetKeyCaches } from "../../src/keys/cache";
 import { hashKey } from "../../src/keys/hash";
-import { KeyStore, kvFromBinding } from "../../src/keys/store";
+import { KeyStore, kvFromBinding, orgPrefix } from "../../src/keys/store";
 import { bindingsWith, callGateway, expectProblem, jsonInit, seedKey, serviceDeps } from "../helpers/keys";
 import { makeLocation } from "../helpers/locations";
+import type { Bindings } from "../../src/env";
 
 const API = "/v1/chat/api-keys";
 const gw = (path: string, init?: RequestInit) => exports.default.fetch(`https://api.agntix.test${path}`, init);
@@ -197,6 +198,43 @@ describe("read-modify-write calls racing a delete or rotation", () => {
     await expectProblem(await patch, 404, "key_not_found");
     expect(await store().findById(target.id)).toBeNull();
     expect(await env.API_KEYS.get(`h:${await hashKey(target.key, serviceDeps().pepper)}`)).toBeNull();
+  });
+
+  it("a PATCH held past a kill switch, whose check against the log fails once, does not leave the key listed but refused", async () => {
+    // The chaos run's finding (seed 2026, third long run): the edit's write-back lands after the
+    // kill switch's delete, the log cannot answer the edit's check, and the restore of the record
+    // as read brought the key back whole (listed, refused by the log) until the sweep.
+    const target = await seedKey("org_race_kill_down", ["api-keys:write", "chat:read"], "worker");
+    const paused = pausingKv();
+    const failures = { left: 1 };
+    const real = env.REVOCATION_LOG;
+    const log = {
+      idFromName: (name: string) => real.idFromName(name),
+      get: (id: DurableObjectId) => {
+        const stub = real.get(id);
+        return new Proxy(stub, {
+          get: (t, prop) =>
+            prop === "refusedFrom"
+              ? (...args: unknown[]) =>
+                  failures.left-- > 0
+                    ? Promise.reject(new Error("Durable Object unreachable (test)"))
+                    : (t.refusedFrom as (...a: unknown[]) => Promise<unknown>)(...args)
+              : Reflect.get(t, prop),
+        });
+      },
+    } as unknown as Bindings["REVOCATION_LOG"];
+    const hold = paused.holdAfterRead(`k:${target.id}`);
+    const patch = callGateway({ ...bindingsWith(paused.kv), REVOCATION_LOG: log }, `${API}/${target.id}`, as(target.key, jsonInit("PATCH", { name: "renamed" })));
+    await hold.reached;
+    const kill = await gw(`${API}/revoke-all`, as(target.key, jsonInit("POST", { org_id: "org_race_kill_down" })));
+    expect(kill.status).toBe(200);
+    expect(await store().findById(target.id)).toBeNull();
+    hold.resume();
+    await expectProblem(await patch, 503, "revocation_log_unavailable");
+    expect(await store().findById(target.id)).toBeNull();
+    expect(await env.API_KEYS.get(`h:${await hashKey(target.key, serviceDeps().pepper)}`)).toBeNull();
+    expect((await env.API_KEYS.list({ prefix: orgPrefix("org_race_kill_down") })).keys).toEqual([]);
+    expect(failures.left).toBeLessThan(0); // the log was asked again after its failure
   });
 
   it("a PATCH whose check against the log fails is 503 revocation_log_unavailable and leaves the key as it was", async () => {
